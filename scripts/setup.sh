@@ -30,16 +30,19 @@ if [ "${SKIP_APT:-0}" != 1 ]; then
 	fi
 fi
 
-# 2. npm packages for the SEG read-back with dcmjs and the viewer test.
-if [ -f integration/js/package.json ]; then
-	if [ ! -d integration/js/node_modules ] || [ integration/js/package-lock.json -nt integration/js/node_modules ]; then
-		echo "setup: installing npm packages in integration/js"
-		(cd integration/js && npm ci --no-audit --no-fund --loglevel=error)
-		touch integration/js/node_modules
+# 2. npm packages (dcmjs for the SEG read-back; OHIF and playwright-core for
+#    the viewer test): every integration/*/package.json, from its lock file.
+for pj in integration/*/package.json; do
+	[ -f "$pj" ] || continue
+	d=$(dirname "$pj")
+	if [ ! -d "$d/node_modules" ] || [ "$d/package-lock.json" -nt "$d/node_modules" ]; then
+		echo "setup: installing npm packages in $d"
+		(cd "$d" && npm ci --no-audit --no-fund --loglevel=error)
+		touch "$d/node_modules"
 	else
-		echo "setup: npm packages present"
+		echo "setup: npm packages present in $d"
 	fi
-fi
+done
 
 # 3. The real CT data, unpacked beside the project (git-ignored).
 shared="${SHARED_DIR:-$root/../shared}"
