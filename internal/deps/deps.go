@@ -16,10 +16,10 @@ import (
 	_ "github.com/spf13/cobra"
 	_ "github.com/suyashkumar/dicom"
 	_ "go.uber.org/zap"
+	_ "go4.org/unsafe/assume-no-moving-gc"
 	_ "gonum.org/v1/gonum/blas"
 	_ "gonum.org/v1/netlib/blas/netlib"
 	_ "gopkg.in/yaml.v3"
 	_ "gorgonia.org/gorgonia"
 	_ "gorgonia.org/tensor"
-	_ "go4.org/unsafe/assume-no-moving-gc"
 )
