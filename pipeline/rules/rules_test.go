@@ -96,7 +96,12 @@ func TestEvaluateTraceNamesFailedCondition(t *testing.T) {
 func TestEvaluateSelection(t *testing.T) {
 	thin := with(portal, func(s *Series) { s.SeriesInstanceUID = "1.2.3.2"; s.SeriesNumber = 4; s.SliceThickness = 0.625 })
 	thick := with(portal, func(s *Series) { s.SeriesInstanceUID = "1.2.3.3"; s.SeriesNumber = 2; s.SliceThickness = 5 })
-	plain := with(portal, func(s *Series) { s.SeriesInstanceUID = "1.2.3.4"; s.SeriesNumber = 1; s.ContrastBolusAgent = ""; s.SliceThickness = 0.5 })
+	plain := with(portal, func(s *Series) {
+		s.SeriesInstanceUID = "1.2.3.4"
+		s.SeriesNumber = 1
+		s.ContrastBolusAgent = ""
+		s.SliceThickness = 0.5
+	})
 	coronal := with(portal, func(s *Series) {
 		s.SeriesInstanceUID = "1.2.3.5"
 		s.SeriesNumber = 5
