@@ -121,6 +121,10 @@ type Pattern struct {
 // value "portal" and ".*portal.*" is needed for a substring. Use the (?i)
 // flag for case-insensitive matching.
 func NewPattern(expr string) (*Pattern, error) {
+	// Compiled alone first so that an error quotes the expression as written.
+	if _, err := regexp.Compile(expr); err != nil {
+		return nil, fmt.Errorf("regular expression %q: %w", expr, err)
+	}
 	re, err := regexp.Compile(`^(?:` + expr + `)$`)
 	if err != nil {
 		return nil, fmt.Errorf("regular expression %q: %w", expr, err)
