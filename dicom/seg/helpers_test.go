@@ -89,7 +89,7 @@ func sphereLabels(t testing.TB, g volume.Geometry, withBox bool) *volume.LabelVo
 				case d < 1:
 					lv.Labels[i] = 1
 				}
-				if withBox && x >= 1 && x < g.Size[0]/3 && y >= 2 && y < g.Size[1]/4 && z >= 1 && z < g.Size[2]-1 {
+				if withBox && x >= 1 && x < max(3, g.Size[0]/3) && y >= 1 && y < max(3, g.Size[1]/4) && z >= 1 && z < g.Size[2]-1 {
 					lv.Labels[i] = 3
 				}
 			}
@@ -134,4 +134,29 @@ func encodeFile(t testing.TB, src Source, lv *volume.LabelVolume, segs []Segment
 		t.Fatal(err)
 	}
 	return p, res
+}
+
+func itoa(n int) string { return fmt.Sprint(n) }
+
+// mustElement makes an element by keyword with a placeholder value.
+func mustElement(t testing.TB, keyword string) *dcm.Element {
+	t.Helper()
+	info, err := tag.FindByKeyword(keyword)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := dcm.NewElement(info.Tag, []string{"1.2.3"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+// checkKnownWarnings fails on dciodvfy warnings that are not explained in
+// README.md ("dciodvfy warnings").
+func checkKnownWarnings(t *testing.T, warns []string) {
+	t.Helper()
+	for _, w := range warns {
+		t.Errorf("unexplained dciodvfy warning: %s", w)
+	}
 }
