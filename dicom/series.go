@@ -104,8 +104,14 @@ func ReadDir(ctx context.Context, dir string, opts Options) (*Scan, error) {
 		if err != nil {
 			return err
 		}
-		if d.Type().IsRegular() {
+		switch {
+		case d.Type().IsRegular():
 			paths = append(paths, p)
+		case d.Type()&fs.ModeSymlink != 0:
+			// Follow links to files (not to folders: no loops).
+			if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() {
+				paths = append(paths, p)
+			}
 		}
 		return ctx.Err()
 	})

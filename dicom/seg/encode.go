@@ -17,6 +17,7 @@ import (
 	"math"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	dcm "github.com/suyashkumar/dicom"
@@ -349,7 +350,9 @@ func buildDataset(src Source, segs []Segment, frames []frameRef, pixels []byte, 
 	// attributes the source lacks are written empty.
 	have := map[tag.Tag]bool{}
 	for _, e := range src.Header {
-		if e.Tag == tag.StudyInstanceUID {
+		// An empty SpecificCharacterSet means the default repertoire; the
+		// attribute is type 1C, so it is left out rather than written empty.
+		if e.Tag == tag.StudyInstanceUID || (e.Tag == tag.SpecificCharacterSet && emptyValue(e)) {
 			continue
 		}
 		els = append(els, cloneElement(e))
@@ -544,6 +547,23 @@ func segmentsOverlap(segs []Segment) string {
 		}
 	}
 	return "NO"
+}
+
+// emptyValue reports whether e holds no non-blank string.
+func emptyValue(e *dcm.Element) bool {
+	if e.Value == nil {
+		return true
+	}
+	v, ok := e.Value.GetValue().([]string)
+	if !ok {
+		return false
+	}
+	for _, s := range v {
+		if strings.TrimSpace(s) != "" {
+			return false
+		}
+	}
+	return true
 }
 
 // cloneElement copies e and, for a sequence, its items, so that sorting
