@@ -5,6 +5,8 @@ import (
 	"slices"
 	"testing"
 
+	dcm "github.com/suyashkumar/dicom"
+
 	"github.com/mhpnet/node/dicom"
 	"github.com/mhpnet/node/internal/testdata"
 	"github.com/mhpnet/node/volume"
@@ -129,6 +131,7 @@ func TestEncodeRealSeries(t *testing.T) {
 				t.Errorf("dcmdump warnings: %v", w)
 			}
 
+			checkSorted(t, sg0(t, path), "")
 			sg, err := ReadFile(ctx, path)
 			if err != nil {
 				t.Fatal(err)
@@ -158,4 +161,14 @@ func TestEncodeRealSeries(t *testing.T) {
 			}
 		})
 	}
+}
+
+// sg0 parses path with suyashkumar/dicom, pixel data left packed.
+func sg0(t *testing.T, path string) []*dcm.Element {
+	t.Helper()
+	ds, err := dcm.ParseFile(path, nil, dcm.SkipProcessingPixelDataValue())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ds.Elements
 }

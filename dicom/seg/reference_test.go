@@ -2,6 +2,7 @@ package seg
 
 import (
 	"context"
+	"fmt"
 	"sort"
 	"strings"
 	"testing"
@@ -63,6 +64,7 @@ func TestTagsOfDcmqiReference(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	checkSorted(t, ours.Elements, "")
 	want, got := map[string]bool{}, map[string]bool{}
 	tagPaths(ref.Elements, "", want)
 	tagPaths(ours.Elements, "", got)
@@ -84,4 +86,20 @@ func TestTagsOfDcmqiReference(t *testing.T) {
 	}
 	sort.Strings(extra)
 	t.Logf("attributes we add beyond dcmqi's liver.dcm: %s", strings.Join(extra, ", "))
+}
+
+// checkSorted fails when an element is not after its predecessor at any
+// level (PS3.5 7.1: ascending tag order in a data set and in every item).
+func checkSorted(t *testing.T, els []*dcm.Element, path string) {
+	t.Helper()
+	for i, e := range els {
+		if i > 0 && compareTags(els[i-1].Tag, e.Tag) >= 0 {
+			t.Errorf("%s: %v follows %v", path, e.Tag, els[i-1].Tag)
+		}
+		if e.Value != nil && e.Value.ValueType() == dcm.Sequences {
+			for j, it := range e.Value.GetValue().([]*dcm.SequenceItemValue) {
+				checkSorted(t, it.GetValue().([]*dcm.Element), fmt.Sprintf("%s/%v[%d]", path, e.Tag, j+1))
+			}
+		}
+	}
 }
