@@ -34,6 +34,7 @@ type group struct {
 	err       error
 	store     *frameStore
 	ct        bool
+	objects   int
 }
 
 type frameKey struct {
@@ -121,6 +122,7 @@ func (b *SeriesBuilder) add(data []byte, path string, decode bool) {
 		b.groups[o.series] = g
 		b.order = append(b.order, o.series)
 	}
+	g.objects++
 	if g.err != nil {
 		return
 	}
@@ -202,7 +204,7 @@ func skipReason(o *object) string {
 	case isStructuredReport(o.sopClass) && o.sopClass == XRayRadiationDoseSRStorage:
 		return "radiation dose report (X-Ray Radiation Dose SR), not an image"
 	case isStructuredReport(o.sopClass):
-		return fmt.Sprintf("structured report (%s), not an image", sopClassName(o.sopClass))
+		return fmt.Sprintf("structured report (%s), not an image", SOPClassName(o.sopClass))
 	case isSecondaryCapture(o.sopClass):
 		if strings.Contains(strings.ToUpper(o.seriesDescription), "DOSE") {
 			return "dose report screen capture (Secondary Capture), not a CT slice"
@@ -211,7 +213,7 @@ func skipReason(o *object) string {
 	case o.sopClass == SegmentationStorage:
 		return "segmentation (DICOM SEG), a derived object, not an image to segment"
 	case !o.hasPixelData && !isCTClass(o.sopClass):
-		return fmt.Sprintf("non-image object (%s %s) without pixel data", o.sopClass, sopClassName(o.sopClass))
+		return fmt.Sprintf("non-image object (%s %s) without pixel data", o.sopClass, SOPClassName(o.sopClass))
 	case strings.Contains(upper, "LOCALIZER"):
 		return fmt.Sprintf("localizer (ImageType %s), not part of the axial stack", strings.Join(o.imageType, `\`))
 	}
@@ -236,7 +238,7 @@ func (b *SeriesBuilder) finish() *Scan {
 			if label == "" {
 				label = "(no SeriesInstanceUID)"
 			}
-			sc.Refused = append(sc.Refused, Refusal{Series: s, Err: fmt.Errorf("series %s: %w", label, g.err)})
+			sc.Refused = append(sc.Refused, Refusal{Series: s, Objects: g.objects, Err: fmt.Errorf("series %s: %w", label, g.err)})
 			continue
 		}
 		sc.Series = append(sc.Series, s)

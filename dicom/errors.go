@@ -194,7 +194,7 @@ type ErrNotCT struct {
 
 func (e ErrNotCT) Error() string {
 	return fmt.Sprintf("not a CT series: Modality %q, SOP class %s (%s); the node segments CT only: "+
-		"check the routing rules", e.Modality, e.SOPClassUID, sopClassName(e.SOPClassUID))
+		"check the routing rules", e.Modality, e.SOPClassUID, SOPClassName(e.SOPClassUID))
 }
 
 // Is reports class membership for errors.Is.

@@ -83,15 +83,19 @@ type Scan struct {
 
 // Refusal is a series that cannot be processed, with the typed reason.
 type Refusal struct {
-	// Series carries the UIDs and the instances found (Geometry is zero).
+	// Series carries the UIDs and the instances read before the refusal
+	// (Geometry is zero).
 	Series *Series
+	// Objects is the number of files or parts filed under the series.
+	Objects int
 	// Err satisfies errors.Is(Err, ErrRefused); errors.As gives the details.
 	Err error
 }
 
 // Skipped is a file or part that was not read as a CT slice, and why.
 type Skipped struct {
-	Path, Reason string
+	Path   string `json:"path"`
+	Reason string `json:"reason"`
 }
 
 // ReadDir reads every file under dir (recursively) and groups the CT

@@ -121,7 +121,7 @@ func TestReadSeriesReal(t *testing.T) {
 			slices:  2,
 			size:    [3]int{512, 512, 2},
 			spacing: [3]float64{0.388672, 0.388672, 10},
-			lastZ:   -159, // normal is -z (row direction -x): z decreases along the stack
+			lastZ:   -159,              // normal is -z (row direction -x): z decreases along the stack
 			huMin:   -1024, huMax: 172, // stored 0..1196, shared rescale -1024
 			ts: ExplicitVRLittleEndian,
 			checkVolume: func(t *testing.T, s *Series, v *volume.Volume) {
@@ -139,8 +139,10 @@ func TestReadSeriesReal(t *testing.T) {
 			},
 		},
 		{
-			name:    "Legacy Converted Enhanced CT, 3 frames of 23x38",
-			dir:     func(t *testing.T) string { return oneFileDir(t, "data/enhanced-ct/dcmqi-23x38x3-legacy-converted-mf.dcm") },
+			name: "Legacy Converted Enhanced CT, 3 frames of 23x38",
+			dir: func(t *testing.T) string {
+				return oneFileDir(t, "data/enhanced-ct/dcmqi-23x38x3-legacy-converted-mf.dcm")
+			},
 			slices:  3,
 			size:    [3]int{23, 38, 3},
 			spacing: [3]float64{0.7, 0.7, 2.5},

@@ -62,8 +62,8 @@ func isStructuredReport(sopClass string) bool {
 	return strings.HasPrefix(sopClass, "1.2.840.10008.5.1.4.1.1.88.")
 }
 
-// sopClassName returns the PS3.6 name of a SOP class, or "unknown SOP class".
-func sopClassName(sopClass string) string {
+// SOPClassName returns the PS3.6 name of a SOP class, or "unknown SOP class".
+func SOPClassName(sopClass string) string {
 	if info, err := uid.Lookup(sopClass); err == nil {
 		return info.Name
 	}

@@ -1,7 +1,10 @@
 package main
 
 import (
+	"errors"
 	"fmt"
+
+	"github.com/mhpnet/node/dicom"
 )
 
 // Exit codes of the node binary. Scripts may rely on them.
@@ -57,7 +60,7 @@ func classify(err error) int {
 // isRefusal reports whether err means the input data was refused.
 // Packages with typed input errors add their sentinel here.
 func isRefusal(err error) bool {
-	return false
+	return errors.Is(err, dicom.ErrRefused)
 }
 
 // isUnavailable reports whether err means a needed service was unreachable.
