@@ -359,19 +359,27 @@ func elementFromJSON(v any, path string, depth int) (*Element, error) {
 			}
 		}
 	case isNumericVR(vr):
-		el.Numbers = make([]json.Number, len(vals))
+		el.Numbers = make([]json.Number, 0, len(vals))
+		el.Null = el.Null[:0]
 		for i, it := range vals {
 			switch nv := it.(type) {
 			case nil:
-				el.Null[i] = true
+				el.Numbers = append(el.Numbers, "")
+				el.Null = append(el.Null, true)
 			case json.Number:
-				el.Numbers[i] = nv
-			case string: // lenient: DS/IS sent as strings
-				s := strings.TrimSpace(nv)
-				if _, err := strconv.ParseFloat(s, 64); err != nil {
-					return nil, &JSONError{Path: fmt.Sprintf("%s.Value[%d]", path, i), Reason: fmt.Sprintf("%s value %q is not a number", vr, nv)}
+				el.Numbers = append(el.Numbers, nv)
+				el.Null = append(el.Null, false)
+			case string:
+				// lenient: DS/IS sent as strings, even several values in
+				// one backslash-separated string (cornerstone's fixture)
+				for _, s := range strings.Split(nv, "\\") {
+					s = strings.TrimSpace(s)
+					if _, err := strconv.ParseFloat(s, 64); err != nil {
+						return nil, &JSONError{Path: fmt.Sprintf("%s.Value[%d]", path, i), Reason: fmt.Sprintf("%s value %q is not a number", vr, nv)}
+					}
+					el.Numbers = append(el.Numbers, json.Number(s))
+					el.Null = append(el.Null, false)
 				}
-				el.Numbers[i] = json.Number(s)
 			default:
 				return nil, &JSONError{Path: fmt.Sprintf("%s.Value[%d]", path, i), Reason: vr + " value is " + jsonKind(it)}
 			}

@@ -58,7 +58,12 @@ func NewMultipartReader(r io.Reader, boundary string) (*MultipartReader, error) 
 func BoundaryFromContentType(contentType string) (string, error) {
 	mt, params, err := mime.ParseMediaType(contentType)
 	if err != nil {
-		return "", &MultipartError{Part: -1, Reason: fmt.Sprintf("Content-Type %q: %v", contentType, err)}
+		// lenient: servers write type=application/dicom unquoted, which
+		// RFC 2045 forbids ('/' is a tspecial); read the parameters by hand
+		mt, params, err = looseMediaType(contentType)
+		if err != nil {
+			return "", &MultipartError{Part: -1, Reason: fmt.Sprintf("Content-Type %q: %v", contentType, err)}
+		}
 	}
 	if !strings.HasPrefix(mt, "multipart/") {
 		return "", &MultipartError{Part: -1, Reason: fmt.Sprintf("Content-Type is %q, expected multipart/related", mt)}
@@ -68,6 +73,29 @@ func BoundaryFromContentType(contentType string) (string, error) {
 		return "", &MultipartError{Part: -1, Reason: fmt.Sprintf("Content-Type %q has no boundary", contentType)}
 	}
 	return b, nil
+}
+
+// looseMediaType splits "type/subtype; k=v; k2="v 2"" without RFC 2045's
+// token rules.
+func looseMediaType(v string) (string, map[string]string, error) {
+	fields := strings.Split(v, ";")
+	mt := strings.ToLower(strings.TrimSpace(fields[0]))
+	if !strings.Contains(mt, "/") {
+		return "", nil, fmt.Errorf("no media type")
+	}
+	params := map[string]string{}
+	for _, f := range fields[1:] {
+		k, val, ok := strings.Cut(f, "=")
+		if !ok {
+			continue
+		}
+		val = strings.TrimSpace(val)
+		if len(val) >= 2 && val[0] == '"' && val[len(val)-1] == '"' {
+			val = val[1 : len(val)-1]
+		}
+		params[strings.ToLower(strings.TrimSpace(k))] = val
+	}
+	return mt, params, nil
 }
 
 // Part is one body part. It reads the part's bytes and reaches io.EOF at
@@ -186,7 +214,12 @@ func (m *MultipartReader) next() (*Part, error) {
 				return nil, io.EOF
 			}
 			if err == io.EOF {
-				return nil, m.fail(fmt.Sprintf("no delimiter %q in the body: wrong boundary, or not a multipart body", m.dash), true, nil)
+				// an empty body is a dropped connection; text without our
+				// delimiter is a wrong boundary (not worth a retry)
+				if read <= 2 && len(line) == 0 {
+					return nil, m.fail("empty body", true, io.ErrUnexpectedEOF)
+				}
+				return nil, m.fail(fmt.Sprintf("no delimiter %q in the body: wrong boundary, or not a multipart body", m.dash), false, nil)
 			}
 			if err != nil {
 				var me *MultipartError
@@ -222,7 +255,7 @@ func (m *MultipartReader) next() (*Part, error) {
 		}
 	}
 	// Lenient end: nothing but white space after the last delimiter.
-	if b, err := m.br.Peek(4); err != nil && len(bytes.Trim(b, " \t\r\n")) == 0 {
+	if b, err := m.br.Peek(64); err != nil && len(bytes.Trim(b, " \t\r\n")) == 0 {
 		if err == io.EOF {
 			m.done = true
 			return nil, io.EOF
@@ -267,9 +300,8 @@ func (m *MultipartReader) next() (*Part, error) {
 	if ct := hdr.Get("Content-Type"); ct != "" {
 		mt, params, err := mime.ParseMediaType(ct)
 		if err != nil {
-			// keep the raw type: a bad parameter must not lose the part
-			mt, _, _ = strings.Cut(ct, ";")
-			mt = strings.ToLower(strings.TrimSpace(mt))
+			// a bad parameter must not lose the part
+			mt, params, _ = looseMediaType(ct)
 		}
 		p.ContentType = mt
 		p.TransferSyntaxUID = params["transfer-syntax"]

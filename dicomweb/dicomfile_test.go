@@ -1,0 +1,77 @@
+package dicomweb
+
+import (
+	"bytes"
+	"io"
+	"os"
+	"testing"
+
+	"github.com/suyashkumar/dicom"
+	"github.com/suyashkumar/dicom/pkg/tag"
+)
+
+// part10 is what the tests compare of a Part 10 instance: its UIDs, its
+// transfer syntax and its PixelData bytes (native: the value; encapsulated:
+// the fragments after the offset table, concatenated).
+type part10 struct {
+	SOPInstanceUID    string
+	SeriesInstanceUID string
+	TransferSyntaxUID string
+	Encapsulated      bool
+	Pixels            []byte
+}
+
+func parsePart10(t testing.TB, b []byte) part10 {
+	t.Helper()
+	ds, err := dicom.Parse(bytes.NewReader(b), int64(len(b)), nil, dicom.SkipProcessingPixelDataValue())
+	if err != nil {
+		t.Fatalf("parse Part 10 (%d bytes): %v", len(b), err)
+	}
+	var p part10
+	str := func(tg tag.Tag) string {
+		e, err := ds.FindElementByTag(tg)
+		if err != nil {
+			return ""
+		}
+		s, _ := e.Value.GetValue().([]string)
+		if len(s) == 0 {
+			return ""
+		}
+		return s[0]
+	}
+	p.SOPInstanceUID = str(tag.SOPInstanceUID)
+	p.SeriesInstanceUID = str(tag.SeriesInstanceUID)
+	p.TransferSyntaxUID = str(tag.TransferSyntaxUID)
+	e, err := ds.FindElementByTag(tag.PixelData)
+	if err != nil {
+		t.Fatalf("no PixelData in %s", p.SOPInstanceUID)
+	}
+	info := dicom.MustGetPixelDataInfo(e.Value)
+	if info.IsEncapsulated {
+		p.Encapsulated = true
+		for _, f := range info.Frames {
+			p.Pixels = append(p.Pixels, f.EncapsulatedData.Data...)
+		}
+	} else {
+		p.Pixels = info.UnprocessedValueData
+	}
+	return p
+}
+
+func parsePart10File(t testing.TB, path string) part10 {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return parsePart10(t, b)
+}
+
+func readAllPart(t testing.TB, r io.Reader) []byte {
+	t.Helper()
+	b, err := io.ReadAll(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
