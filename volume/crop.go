@@ -286,3 +286,28 @@ func boundingBox(g Geometry, labels []uint8, in func(uint8) bool) (Box, bool) {
 	}
 	return b, true
 }
+
+// CropFloat32 returns the HU of box b as a float volume with the cropped
+// geometry, without an intermediate int16 copy.
+func (v *Volume) CropFloat32(b Box) (*Float32Volume, error) {
+	g, err := v.Geometry.Crop(b)
+	if err != nil {
+		return nil, fmt.Errorf("crop volume: %w", err)
+	}
+	if len(v.HU) != v.Len() {
+		return nil, fmt.Errorf("crop volume: %w: %d values for %d voxels", ErrGeometry, len(v.HU), v.Len())
+	}
+	out := &Float32Volume{Geometry: g, Data: make([]float32, g.Len())}
+	n := b.Max[0] - b.Min[0]
+	di := 0
+	for z := b.Min[2]; z < b.Max[2]; z++ {
+		for y := b.Min[1]; y < b.Max[1]; y++ {
+			si := b.Min[0] + v.Size[0]*(y+v.Size[1]*z)
+			for x, h := range v.HU[si : si+n] {
+				out.Data[di+x] = float32(h)
+			}
+			di += n
+		}
+	}
+	return out, nil
+}
