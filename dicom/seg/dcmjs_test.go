@@ -71,10 +71,10 @@ func readWithDcmjs(t *testing.T, path string) dcmjsView {
 func TestDcmjsReadsSEG(t *testing.T) {
 	ctx := context.Background()
 	type fixture struct {
-		src    Source
-		path   string
-		res    Result
-		segs   []Segment
+		src  Source
+		path string
+		res  Result
+		segs []Segment
 	}
 	tests := []struct {
 		name string
