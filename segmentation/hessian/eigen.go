@@ -24,7 +24,7 @@ func Eigenvalues(xx, yy, zz, xy, xz, yz float64) [3]float64 {
 		r = 1
 	}
 	phi := math.Acos(r) / 3
-	e3 := q + 2*p*math.Cos(phi)               // largest
+	e3 := q + 2*p*math.Cos(phi)             // largest
 	e1 := q + 2*p*math.Cos(phi+2*math.Pi/3) // smallest
 	e2 := 3*q - e1 - e3
 	// Guard the middle value's ordering against rounding.
