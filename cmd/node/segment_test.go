@@ -1,0 +1,146 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/suyashkumar/dicom/pkg/tag"
+
+	"github.com/mhpnet/node/dicom/seg"
+	"github.com/mhpnet/node/internal/testdata"
+)
+
+// runSegmentCmd runs "node segment args..." and returns stdout, stderr and
+// the exit code main would use.
+func runSegmentCmd(t *testing.T, args ...string) (string, string, int) {
+	t.Helper()
+	root := newRootCmd()
+	var out, errOut bytes.Buffer
+	root.SetOut(&out)
+	root.SetErr(&errOut)
+	root.SetArgs(append([]string{"segment"}, args...))
+	err := root.ExecuteContext(context.Background())
+	code := ExitOK
+	if err != nil {
+		errOut.WriteString(err.Error())
+		var ce *exitError
+		if errors.As(err, &ce) {
+			code = ce.code
+		} else {
+			code = classify(err)
+		}
+	}
+	return out.String(), errOut.String(), code
+}
+
+func TestSegmentCommand(t *testing.T) {
+	ircad := func(t *testing.T) string { return testdata.CT(t, "ircadb/3Dircadb1.1/PATIENT_DICOM") }
+	masks := func(t *testing.T) string { return testdata.CT(t, "ircadb/3Dircadb1.1/MASKS_DICOM") }
+	dcmqi := func(t *testing.T) string { return testdata.Shared(t, "data/dcmqi/ct-3slice") }
+	tests := []struct {
+		name       string
+		args       func(t *testing.T, out string) []string
+		wantCode   int
+		wantOut    []string
+		wantErr    []string
+		wantOutput bool
+	}{
+		{
+			name: "IRCAD 1.1 with its masks",
+			args: func(t *testing.T, out string) []string {
+				return []string{"--in", ircad(t), "--labels", masks(t), "--out", out, "--series-number", "77"}
+			},
+			wantCode: ExitOK,
+			// README-ct.md: liver 2,865,131 voxels (1489.41 mL) on slices
+			// 27–124; the 7 tumors 214,268 voxels (111.385 mL) on 48–123.
+			wantOut: []string{"frames   174", "98 frames (slices 27-124), 2865131 voxels, 1489.4 mL",
+				"76 frames (slices 48-123), 214268 voxels, 111.4 mL", "liver    1489.4 mL"},
+			wantErr:    []string{"has no FrameOfReferenceUID"},
+			wantOutput: true,
+		},
+		{
+			name:     "no labels and no model",
+			args:     func(t *testing.T, out string) []string { return []string{"--in", dcmqi(t), "--out", out} },
+			wantCode: ExitFailure,
+			wantErr:  []string{"embedded MHP-Net model is not available yet", "--labels"},
+		},
+		{
+			name:     "missing --out",
+			args:     func(t *testing.T, out string) []string { return []string{"--in", dcmqi(t)} },
+			wantCode: ExitUsage,
+			wantErr:  []string{"--in and --out are required"},
+		},
+		{
+			name: "labels and model together",
+			args: func(t *testing.T, out string) []string {
+				return []string{"--in", dcmqi(t), "--out", out, "--labels", "x", "--model", "y"}
+			},
+			wantCode: ExitUsage,
+			wantErr:  []string{"exclude each other"},
+		},
+		{
+			name: "masks of another grid",
+			args: func(t *testing.T, out string) []string {
+				return []string{"--in", dcmqi(t), "--labels", masks(t), "--out", out}
+			},
+			wantCode: ExitRefused,
+			wantErr:  []string{"PixelSpacing"},
+		},
+		{
+			name:     "folder without CT",
+			args:     func(t *testing.T, out string) []string { return []string{"--in", t.TempDir(), "--out", out} },
+			wantCode: ExitRefused,
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			out := filepath.Join(t.TempDir(), "seg.dcm")
+			stdout, stderr, code := runSegmentCmd(t, tc.args(t, out)...)
+			if code != tc.wantCode {
+				t.Fatalf("exit code %d, want %d\nstdout:\n%s\nstderr:\n%s", code, tc.wantCode, stdout, stderr)
+			}
+			for _, w := range tc.wantOut {
+				if !strings.Contains(stdout, w) {
+					t.Errorf("stdout lacks %q:\n%s", w, stdout)
+				}
+			}
+			for _, w := range tc.wantErr {
+				if !strings.Contains(stderr, w) {
+					t.Errorf("stderr lacks %q:\n%s", w, stderr)
+				}
+			}
+			if strings.Contains(stdout+stderr, "liver_01") {
+				t.Error("the patient name was printed")
+			}
+			_, err := os.Stat(out)
+			if tc.wantOutput != (err == nil) {
+				t.Fatalf("output exists = %v, want %v", err == nil, tc.wantOutput)
+			}
+			entries, _ := os.ReadDir(filepath.Dir(out))
+			for _, e := range entries {
+				if strings.HasSuffix(e.Name(), ".tmp") {
+					t.Errorf("temporary file %s left behind", e.Name())
+				}
+			}
+			if !tc.wantOutput {
+				return
+			}
+			sg, err := seg.ReadFile(context.Background(), out)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(sg.Frames) != 174 || len(sg.ReferencedInstances) != 129 {
+				t.Errorf("SEG has %d frames and %d referenced instances, want 174 and 129", len(sg.Frames), len(sg.ReferencedInstances))
+			}
+			e, err := sg.Dataset.FindElementByTag(tag.SeriesNumber)
+			if err != nil || e.Value.String() != "[77]" {
+				t.Errorf("SeriesNumber = %v (%v), want 77", e, err)
+			}
+		})
+	}
+}
