@@ -141,8 +141,51 @@ func (c *Client) url(r *request) string {
 	u := *c.base
 	u.Path = c.base.Path + r.path
 	u.RawPath = c.base.EscapedPath() + r.path
-	u.RawQuery = r.query.Encode()
+	u.RawQuery = encodeQuery(r.query)
 	return u.String()
+}
+
+// encodeQuery writes QIDO parameters escaping only what would break the
+// query's structure (space, '%', '&', '=', '+', '#') and bytes outside
+// printable ASCII. Orthanc 1.10's DICOMweb plugin does not percent-decode
+// query values: "AccessionNumber=0308%2A" matches nothing where
+// "AccessionNumber=0308*" matches (measured), so wildcards, ',', '-' and
+// '^' go as they are, which RFC 3986 allows in a query for all but '^'.
+func encodeQuery(v url.Values) string {
+	keys := make([]string, 0, len(v))
+	for k := range v {
+		keys = append(keys, k)
+	}
+	sortStrings(keys)
+	var b strings.Builder
+	for _, k := range keys {
+		for _, val := range v[k] {
+			if b.Len() > 0 {
+				b.WriteByte('&')
+			}
+			b.WriteString(escapeQueryPart(k))
+			b.WriteByte('=')
+			b.WriteString(escapeQueryPart(val))
+		}
+	}
+	return b.String()
+}
+
+func escapeQueryPart(s string) string {
+	const hex = "0123456789ABCDEF"
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c <= ' ' || c >= 0x7f || c == '%' || c == '&' || c == '=' || c == '+' || c == '#':
+			b.WriteByte('%')
+			b.WriteByte(hex[c>>4])
+			b.WriteByte(hex[c&15])
+		default:
+			b.WriteByte(c)
+		}
+	}
+	return b.String()
 }
 
 // redactedURL is the URL for messages and logs: query values may hold

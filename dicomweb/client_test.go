@@ -17,6 +17,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -692,7 +693,7 @@ func TestQIDOQueryAndPaging(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := "PatientName=Doe%2A&StudyDate=20030401-20030430&fuzzymatching=true&includefield=00081030&includefield=ModalitiesInStudy&limit=5&offset=10"
+	want := "PatientName=Doe*&StudyDate=20030401-20030430&fuzzymatching=true&includefield=00081030&includefield=ModalitiesInStudy&limit=5&offset=10"
 	if queries[0] != want {
 		t.Errorf("query\n%s\nwant\n%s", queries[0], want)
 	}
@@ -700,6 +701,9 @@ func TestQIDOQueryAndPaging(t *testing.T) {
 		if _, err := c.SearchStudies(t.Context(), bad); !errors.Is(err, ErrInvalidOptions) {
 			t.Errorf("query %+v: %v", bad, err)
 		}
+	}
+	if got := encodeQuery(url.Values{"PatientName": {"Doe^J* &x=1+%#\u00e9"}}); got != "PatientName=Doe^J*%20%26x%3D1%2B%25%23%C3%A9" {
+		t.Errorf("escaped %q", got)
 	}
 	if got := (DateRange{From: dr.From}).String(); got != "20030401-" {
 		t.Errorf("open range %q", got)

@@ -75,3 +75,28 @@ func readAllPart(t testing.TB, r io.Reader) []byte {
 	}
 	return b
 }
+
+// part10Header is the UIDs of a Part 10 file, read without its pixels.
+type part10Header struct {
+	StudyInstanceUID, SeriesInstanceUID, SOPInstanceUID string
+}
+
+func parsePart10Header(t testing.TB, b []byte) part10Header {
+	t.Helper()
+	ds, err := dicom.Parse(bytes.NewReader(b), int64(len(b)), nil, dicom.SkipPixelData())
+	if err != nil {
+		t.Fatal(err)
+	}
+	get := func(tg tag.Tag) string {
+		e, err := ds.FindElementByTag(tg)
+		if err != nil {
+			t.Fatalf("no %v", tg)
+		}
+		s, _ := e.Value.GetValue().([]string)
+		if len(s) == 0 {
+			t.Fatalf("empty %v", tg)
+		}
+		return s[0]
+	}
+	return part10Header{get(tag.StudyInstanceUID), get(tag.SeriesInstanceUID), get(tag.SOPInstanceUID)}
+}
