@@ -50,7 +50,7 @@ type Detection struct {
 	// TruePositives counts predicted components matched to a truth tumor;
 	// FalsePositives the others, and FalsePositiveML their volume.
 	TruePositives, FalsePositives int
-	FalsePositiveML                float64
+	FalsePositiveML               float64
 	// Recall is Hits / len(Tumors) (1 when there is no truth tumor).
 	Recall float64
 	// Precision is TruePositives / len(Predicted) (1 when nothing is
