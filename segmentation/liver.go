@@ -1,0 +1,219 @@
+package segmentation
+
+import (
+	"context"
+	"fmt"
+	"math"
+
+	"github.com/mhpnet/node/segmentation/nn"
+	"github.com/mhpnet/node/volume"
+)
+
+// Flags set on a Result when a gate fails. The segmentation is still
+// returned, but callers must show the flag (job result, SEG description)
+// rather than store it silently.
+const (
+	// FlagNoLiver: stage 1 found no liver-like component.
+	FlagNoLiver = "no-liver-found"
+	// FlagLiverVolume: the liver volume lies outside the model's plausible range.
+	FlagLiverVolume = "implausible-liver-volume"
+	// FlagLiverPosition: the chosen liver component does not lie in the right
+	// upper abdomen relative to the body outline.
+	FlagLiverPosition = "liver-not-right-sided"
+	// FlagTumorBurden: tumors cover more of the liver than the model allows.
+	FlagTumorBurden = "implausible-tumor-burden"
+)
+
+// liverResult is stage 1's output.
+type liverResult struct {
+	mask     []uint8 // full size, 1 = liver ∪ tumors
+	box      box     // bounding box of mask on the source grid
+	volumeML float64
+	flags    []string
+	coarse   *grid
+	prob     []float32
+}
+
+// windowed returns the grid values mapped through w (ref for relative
+// windows).
+func windowed(g *grid, w HUWindow, ref float32) []float32 {
+	out := make([]float32, len(g.data))
+	for i, v := range g.data {
+		out[i] = w.apply(v, ref)
+	}
+	return out
+}
+
+func (lc LiverConfig) inputs(lf liverFeatures) [][]float32 {
+	chans := lf.channels(lc.PositionChannels)
+	out := make([][]float32, len(chans))
+	for i, c := range chans {
+		if i < 3 {
+			out[i] = windowed(c, lc.Window, 0)
+		} else {
+			out[i] = c.data
+		}
+	}
+	return out
+}
+
+// segmentLiver runs stage 1 on v.
+func segmentLiver(ctx context.Context, cfg LiverConfig, net *nn.Net, v *volume.Volume) (*liverResult, error) {
+	full := box{hi: v.Size}
+	ct := downsampleHU(v, full, cfg.SpacingMM)
+	lf := computeLiverFeatures(ct, v.Direction)
+	chans := cfg.inputs(lf)
+	r := net.Arch().ReceptiveRadius()
+	body := lf.blur1.data
+	prob, err := predictTiled(ctx, net, r, chans, ct.size, func(lo, hi [3]int) bool {
+		for z := lo[2]; z < hi[2]; z++ {
+			for y := lo[1]; y < hi[1]; y++ {
+				for x := lo[0]; x < hi[0]; x++ {
+					if body[ct.index(x, y, z)] > -500 {
+						return false
+					}
+				}
+			}
+		}
+		return true
+	})
+	if err != nil {
+		return nil, fmt.Errorf("liver stage: %w", err)
+	}
+	res := &liverResult{coarse: ct, prob: prob}
+	mask, flags := postprocessLiver(prob, cfg.Threshold, ct.size, lf.xrel.data)
+	res.flags = append(res.flags, flags...)
+	if countNonzero(mask) == 0 {
+		res.flags = appendFlag(res.flags, FlagNoLiver)
+		res.mask = make([]uint8, v.Len())
+		return res, nil
+	}
+	// Probability consistent with the post-processed mask, so that the
+	// smooth upsampled boundary cannot bring back what was removed.
+	thr := cfg.Threshold
+	adj := make([]float32, len(prob))
+	for i, p := range prob {
+		if mask[i] != 0 {
+			adj[i] = float32(math.Max(float64(p), float64(thr)+0.05))
+		} else {
+			adj[i] = float32(math.Min(float64(p), float64(thr)-0.05))
+		}
+	}
+	ag := &grid{size: ct.size, spacing: ct.spacing, off: ct.off, step: ct.step, data: adj}
+	cb, _ := gridMaskBox(mask, ct.size)
+	sb := ct.sourceBox(cb, 1, v.Size)
+	res.mask = make([]uint8, v.Len())
+	ag.upsampleThreshold(v.Geometry, sb, thr, res.mask, 1, nil)
+	cleanBox(res.mask, v.Size, sb, 1, 0, true)
+	n := countNonzero(res.mask)
+	res.volumeML = float64(n) * v.VoxelVolumeML()
+	res.box, _ = maskBox(res.mask, v.Geometry, 1, 0)
+	if res.volumeML < cfg.MinVolumeML || res.volumeML > cfg.MaxVolumeML {
+		res.flags = appendFlag(res.flags, FlagLiverVolume)
+	}
+	return res, nil
+}
+
+func appendFlag(flags []string, f string) []string {
+	for _, g := range flags {
+		if g == f {
+			return flags
+		}
+	}
+	return append(flags, f)
+}
+
+// postprocessLiver turns the coarse liver probability into one anatomically
+// plausible component: threshold; opening (erosion, largest part, dilation,
+// intersection) to cut thin bridges to adjacent organs; among the
+// components, the largest whose centroid lies on the patient's right or
+// midline (xrel < maxXRel); holes filled in 3D and per slice.
+func postprocessLiver(prob []float32, thr float32, sz [3]int, xrel []float32) ([]uint8, []string) {
+	var flags []string
+	m := make([]uint8, len(prob))
+	for i, p := range prob {
+		if p >= thr {
+			m[i] = 1
+		}
+	}
+	if countNonzero(m) == 0 {
+		return m, []string{FlagNoLiver}
+	}
+	er := erode6(m, sz)
+	lab, sizes := components(er, sz)
+	if len(sizes) == 1 {
+		// too thin to survive an erosion: work on the raw mask
+		lab, sizes = components(m, sz)
+		er = m
+	}
+	best := pickLiverComponent(lab, sizes, xrel)
+	if best < 0 {
+		flags = append(flags, FlagLiverPosition)
+		best = largest(sizes)
+	}
+	core := keepLabel(lab, int32(best))
+	grown := dilate6(core, sz)
+	for i := range grown {
+		grown[i] &= m[i]
+	}
+	// the opening may detach a thin rim of the chosen component: keep the
+	// component of the grown core only
+	lab2, sizes2 := components(grown, sz)
+	out := keepLabel(lab2, int32(largest(sizes2)))
+	fillHoles3D(out, sz)
+	fillHolesSlices(out, sz)
+	return out, flags
+}
+
+// maxLiverXRel bounds the left-right centroid (in units of two body
+// standard deviations, + = patient left) of an acceptable liver component.
+const maxLiverXRel = 0.25
+
+func pickLiverComponent(lab []int32, sizes []int, xrel []float32) int {
+	sum := make([]float64, len(sizes))
+	for i, l := range lab {
+		if l > 0 {
+			sum[l] += float64(xrel[i])
+		}
+	}
+	best, bestN := -1, 0
+	for id := 1; id < len(sizes); id++ {
+		if sizes[id] == 0 {
+			continue
+		}
+		c := sum[id] / float64(sizes[id])
+		if c < maxLiverXRel && sizes[id] > bestN {
+			best, bestN = id, sizes[id]
+		}
+	}
+	return best
+}
+
+func largest(sizes []int) int {
+	best, n := 0, -1
+	for id := 1; id < len(sizes); id++ {
+		if sizes[id] > n {
+			best, n = id, sizes[id]
+		}
+	}
+	return best
+}
+
+// gridMaskBox is the bounding box of the nonzero voxels of a grid mask.
+func gridMaskBox(m []uint8, sz [3]int) (box, bool) {
+	g := volume.Geometry{Size: sz, Spacing: [3]float64{1, 1, 1}}
+	return maskBox(m, g, 0, 0)
+}
+
+// sourceBox maps a grid box, grown by pad grid voxels, to the source voxel
+// box it covers, clipped to the source size.
+func (g *grid) sourceBox(b box, pad int, src [3]int) box {
+	var out box
+	for a := 0; a < 3; a++ {
+		lo := g.off[a] + float64(b.lo[a]-pad)*g.step[a]
+		hi := g.off[a] + float64(b.hi[a]+pad)*g.step[a]
+		out.lo[a] = max(int(math.Floor(lo)), 0)
+		out.hi[a] = min(int(math.Ceil(hi)), src[a])
+	}
+	return out
+}
