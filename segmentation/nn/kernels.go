@@ -49,11 +49,12 @@ func (g convGeom) flops() float64 {
 	return 2 * float64(g.n) * float64(g.outC) * float64(g.kdim()) * float64(g.outVox())
 }
 
-// rowsPerChunk is the number of output rows (y, z pairs) per vol2col chunk.
-func (g convGeom) rowsPerChunk() int {
-	cols := colTargetFloats / g.kdim()
-	if cols < minChunkCols {
-		cols = minChunkCols
+// rowsPerChunk is the number of output rows (y, z pairs) per vol2col chunk
+// for a column buffer of about target floats and at least minCols columns.
+func (g convGeom) rowsPerChunk(target, minCols int) int {
+	cols := target / g.kdim()
+	if cols < minCols {
+		cols = minCols
 	}
 	r := cols / g.out[0]
 	if r < 1 {
@@ -70,11 +71,14 @@ func (g convGeom) rowsPerChunk() int {
 type engine struct {
 	blas    blas.Float32
 	workers int
-	pool    sync.Pool // *[]float32
+	// colTarget and minCols size the vol2col chunks (see rowsPerChunk);
+	// tests shrink them to exercise chunk boundaries.
+	colTarget, minCols int
+	pool               sync.Pool // *[]float32
 }
 
 func newEngine() *engine {
-	return &engine{blas: sgemmImpl(), workers: runtime.GOMAXPROCS(0)}
+	return &engine{blas: sgemmImpl(), workers: runtime.GOMAXPROCS(0), colTarget: colTargetFloats, minCols: minChunkCols}
 }
 
 // get returns a scratch slice of length n (contents undefined).
@@ -163,7 +167,7 @@ func vol2col(col, src []float32, g convGeom, r0, r1 int) {
 // convForward computes dst = act(w ⊛ src + b) for a batch. w is
 // [outC][inC·k³] (input channel slowest, then kz, ky, kx), b is [outC] or nil.
 func (e *engine) convForward(dst, src, w, b []float32, g convGeom, relu bool) {
-	rpc := g.rowsPerChunk()
+	rpc := g.rowsPerChunk(e.colTarget, e.minCols)
 	nch := (g.rows() + rpc - 1) / rpc
 	K := g.kdim()
 	inStride, outStride := g.inC*g.inVox(), g.outC*g.outVox()
@@ -215,7 +219,7 @@ func (e *engine) convForward(dst, src, w, b []float32, g convGeom, relu bool) {
 // Partial sums per fixed chunk group are added in group order, so the result
 // does not depend on the number of workers or on scheduling.
 func (e *engine) convWeightGrad(dw, src, dy []float32, g convGeom) {
-	rpc := g.rowsPerChunk()
+	rpc := g.rowsPerChunk(e.colTarget, e.minCols)
 	nch := (g.rows() + rpc - 1) / rpc
 	total := g.n * nch
 	groups := min(total, maxWeightGradGroups)

@@ -27,6 +27,11 @@ type lossSpec struct {
 // (class index as float32) and mask [n][vox] (0 = ignore). If grad is not
 // nil it receives scale·∂loss/∂logits. Sums are float64 and sequential.
 func (l lossSpec) eval(logits, target, mask []float32, n, vox int, grad []float32, scale float64) float64 {
+	return evalLoss(l, logits, target, mask, n, vox, grad, scale)
+}
+
+// evalLoss is lossSpec.eval for float32 or (in tests) float64 logits.
+func evalLoss[T float32 | float64](l lossSpec, logits []T, target, mask []float32, n, vox int, grad []float32, scale float64) float64 {
 	k := l.classes
 	var m float64
 	for _, v := range mask[:n*vox] {

@@ -19,6 +19,9 @@ type Net struct {
 	// [out]. Layer len(arch.Layers) is the 1×1×1 head.
 	w, b [][]float32
 	eng  *engine
+	// budget bounds Predict's activation buffers (floats); tests lower it
+	// to force z-slabs.
+	budget int
 }
 
 // NewNet returns a network with He-initialised weights (normal, standard
@@ -46,7 +49,7 @@ func NewNet(a Arch, seed int64) (*Net, error) {
 // newNet allocates zero weights for a valid Arch.
 func newNet(a Arch) *Net {
 	a.Layers = slices.Clone(a.Layers)
-	n := &Net{arch: a, eng: newEngine()}
+	n := &Net{arch: a, eng: newEngine(), budget: predictBudgetFloats}
 	for l, spec := range a.layers() {
 		k := spec.Kernel
 		n.w = append(n.w, make([]float32, spec.Out*a.inChannels(l)*k*k*k))
@@ -192,7 +195,7 @@ func (n *Net) UnmarshalBinary(data []byte) error {
 	}
 	n.arch, n.w, n.b = m.arch, m.w, m.b
 	if n.eng == nil {
-		n.eng = m.eng
+		n.eng, n.budget = m.eng, m.budget
 	}
 	return nil
 }

@@ -43,7 +43,7 @@ func (n *Net) Predict(ctx context.Context, in []float32, size [3]int) (out []flo
 	}
 	maxC = max(maxC, oc)
 	// Output planes per slab so that one activation buffer fits the budget.
-	depth := predictBudgetFloats/2/(maxC*plane) - 2*r
+	depth := n.budget/2/(maxC*plane) - 2*r
 	depth = max(depth, 1)
 	depth = min(depth, outSize[2])
 	oPlane := outSize[0] * outSize[1]
@@ -76,7 +76,7 @@ func (n *Net) Predict(ctx context.Context, in []float32, size [3]int) (out []flo
 // forward runs every layer on one sample held in src (which may alias *bufA),
 // ping-ponging between bufA and bufB, and returns the head's logits.
 func (n *Net) forward(ctx context.Context, src []float32, size [3]int, bufA, bufB *[]float32) ([]float32, [3]int, error) {
-	cur, other := bufA, bufB
+	other := bufB
 	specs := n.arch.layers()
 	for l, spec := range specs {
 		if err := ctx.Err(); err != nil {
@@ -86,7 +86,11 @@ func (n *Net) forward(ctx context.Context, src []float32, size [3]int, bufA, buf
 		dst := (*other)[:g.outC*g.outVox()]
 		n.eng.convForward(dst, src, n.w[l], n.b[l], g, l < len(specs)-1)
 		src, size = dst, g.out
-		cur, other = other, cur
+		if other == bufB {
+			other = bufA
+		} else {
+			other = bufB
+		}
 	}
 	return src, size, nil
 }
