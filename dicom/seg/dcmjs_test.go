@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/mhpnet/node/dicom"
 	"github.com/mhpnet/node/internal/testdata"
 )
 
@@ -87,14 +86,7 @@ func TestDcmjsReadsSEG(t *testing.T) {
 			return fixture{src: src, path: p, res: res, segs: segs}
 		}},
 		{"IRCAD 1.1 with masks", func(t *testing.T) fixture {
-			s, err := dicom.ReadSeries(ctx, testdata.CT(t, "ircadb/3Dircadb1.1/PATIENT_DICOM"), dicom.Options{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			lv, err := dicom.ReadIRCADMasks(ctx, testdata.CT(t, "ircadb/3Dircadb1.1/MASKS_DICOM"), s.Geometry)
-			if err != nil {
-				t.Fatal(err)
-			}
+			s, lv := ircad11(t)
 			src, err := SourceFromSeries(s)
 			if err != nil {
 				t.Fatal(err)

@@ -7,12 +7,15 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	dcm "github.com/suyashkumar/dicom"
 	"github.com/suyashkumar/dicom/pkg/tag"
 
+	"github.com/mhpnet/node/dicom"
+	"github.com/mhpnet/node/internal/testdata"
 	"github.com/mhpnet/node/volume"
 )
 
@@ -183,4 +186,36 @@ func checkKnownWarnings(t *testing.T, warns []string) {
 			t.Errorf("unexplained dciodvfy warning: %s", w)
 		}
 	}
+}
+
+// ircadFixture is IRCAD 1.1 read once for the tests that need it (reading
+// its eight mask folders takes seconds).
+type ircadFixture struct {
+	series *dicom.Series
+	labels *volume.LabelVolume
+}
+
+var loadIRCAD11 = sync.OnceValues(func() (ircadFixture, error) {
+	ctx := context.Background()
+	dir := filepath.Join(testdata.UnpackedDir(), "ircadb", "3Dircadb1.1")
+	s, err := dicom.ReadSeries(ctx, filepath.Join(dir, "PATIENT_DICOM"), dicom.Options{})
+	if err != nil {
+		return ircadFixture{}, err
+	}
+	lv, err := dicom.ReadIRCADMasks(ctx, filepath.Join(dir, "MASKS_DICOM"), s.Geometry)
+	if err != nil {
+		return ircadFixture{}, err
+	}
+	return ircadFixture{series: s, labels: lv}, nil
+})
+
+// ircad11 returns IRCAD 1.1 and its labels (liver 1, tumor 2).
+func ircad11(t testing.TB) (*dicom.Series, *volume.LabelVolume) {
+	t.Helper()
+	testdata.CT(t, "ircadb/3Dircadb1.1/MASKS_DICOM")
+	f, err := loadIRCAD11()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f.series, f.labels
 }

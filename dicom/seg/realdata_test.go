@@ -48,6 +48,7 @@ func TestEncodeRealSeries(t *testing.T) {
 		// want per segment: voxels and frames (0 = only check consistency).
 		wantVoxels, wantFrames [2]int
 		wantGeneratedFoR       bool
+		ircad11                bool // use the cached IRCAD 1.1 fixture
 	}{
 		{
 			name:       "dcmqi ct-3slice synthetic mask",
@@ -55,9 +56,8 @@ func TestEncodeRealSeries(t *testing.T) {
 			wantFrames: [2]int{3, 1},
 		},
 		{
-			name:  "IRCAD 1.1 liver and 7 tumors",
-			dir:   func(t testing.TB) string { return testdata.CT(t, "ircadb/3Dircadb1.1/PATIENT_DICOM") },
-			masks: func(t testing.TB) string { return testdata.CT(t, "ircadb/3Dircadb1.1/MASKS_DICOM") },
+			name:    "IRCAD 1.1 liver and 7 tumors",
+			ircad11: true,
 			// README-ct.md: liver 2,865,131 voxels on slices 27–124, the 7
 			// tumors 214,268 voxels on 48–123, all inside the liver.
 			wantVoxels:       [2]int{2865131, 214268},
@@ -81,20 +81,27 @@ func TestEncodeRealSeries(t *testing.T) {
 	ctx := context.Background()
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			s, err := dicom.ReadSeries(ctx, tc.dir(t), dicom.Options{})
-			if err != nil {
+			var (
+				s   *dicom.Series
+				lv  *volume.LabelVolume
+				err error
+			)
+			if tc.ircad11 {
+				s, lv = ircad11(t)
+			} else if s, err = dicom.ReadSeries(ctx, tc.dir(t), dicom.Options{}); err != nil {
 				t.Fatal(err)
 			}
 			src, err := SourceFromSeries(s)
 			if err != nil {
 				t.Fatal(err)
 			}
-			var lv *volume.LabelVolume
-			if tc.masks != nil {
+			switch {
+			case lv != nil: // IRCAD 1.1 labels from the cache
+			case tc.masks != nil:
 				if lv, err = dicom.ReadIRCADMasks(ctx, tc.masks(t), s.Geometry); err != nil {
 					t.Fatal(err)
 				}
-			} else {
+			default:
 				lv = ellipsoidLabels(t, s.Geometry)
 			}
 			segs, err := NodeSegments("test-1.0")
