@@ -122,7 +122,7 @@ func TestSameStudyThreeIntakes(t *testing.T) {
 	}
 	want := map[string]int{
 		`1.2.840.99.1.1: rule "no-localizer" (#1) matched (ImageType ORIGINAL\PRIMARY\LOCALIZER): skip`: 3,
-		"1.2.840.99.1.2: no rule matched: default action skip":                                           3,
+		"1.2.840.99.1.2: no rule matched: default action skip":                                          3,
 	}
 	if diff := cmp.Diff(want, reasons); diff != "" {
 		t.Errorf("skip reasons (-want +got):\n%s", diff)
@@ -181,7 +181,7 @@ func TestWebhookAuth(t *testing.T) {
 		{"right bearer", "POST", body, map[string]string{"Authorization": "Bearer " + token}, 202, true},
 		{"right bearer, lower-case scheme", "POST", body, map[string]string{"Authorization": "bearer " + token}, 202, true},
 		{"right HMAC", "POST", body, map[string]string{SignatureHeader: Sign(secret, []byte(body))}, 202, true},
-		{"HMAC of another body", "POST", body, map[string]string{SignatureHeader: Sign(secret, []byte(body + " "))}, 401, false},
+		{"HMAC of another body", "POST", body, map[string]string{SignatureHeader: Sign(secret, []byte(body+" "))}, 401, false},
 		{"HMAC with the wrong secret", "POST", body, map[string]string{SignatureHeader: Sign("other", []byte(body))}, 401, false},
 		{"HMAC not hex", "POST", body, map[string]string{SignatureHeader: "sha256=zz"}, 401, false},
 		{"GET", "GET", "", map[string]string{"Authorization": "Bearer " + token}, 405, false},
