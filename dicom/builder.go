@@ -280,6 +280,10 @@ func (g *group) series(opts Options) *Series {
 	return s
 }
 
+// maxReserveVoxels bounds what a hint may reserve: 2^28 voxels (512 MiB),
+// a 512×512 series of 1,024 slices.
+const maxReserveVoxels = 1 << 28
+
 // frameStore holds decoded HU frames, slot after slot, in one buffer.
 type frameStore struct {
 	sliceLen int
@@ -287,9 +291,10 @@ type frameStore struct {
 	data     []int16
 }
 
-// reserve makes room for frames slices (a hint; 0 does nothing).
+// reserve makes room for frames slices (a hint, perhaps from the PACS;
+// 0 does nothing and at most maxReserveVoxels are reserved on its word).
 func (s *frameStore) reserve(frames int) {
-	if frames <= 0 || frames > MaxFrames {
+	if frames <= 0 || frames > MaxFrames || frames*s.sliceLen > maxReserveVoxels {
 		return
 	}
 	s.data = slices.Grow(s.data, frames*s.sliceLen-len(s.data))

@@ -32,6 +32,10 @@ type structure struct {
 	TransferSyntaxUID string
 	// DataSetBytes is the size of the (inflated) data set.
 	DataSetBytes int64
+	// PixelDataBytes is the value length of a native top-level Pixel Data,
+	// PixelDataItems the number of items (offset table included) of an
+	// encapsulated one; both -1 without Pixel Data.
+	PixelDataBytes, PixelDataItems int64
 }
 
 // checkStructure verifies the element structure of the Part 10 object in b.
@@ -69,9 +73,11 @@ func checkStructure(b []byte, maxInflated int64) (structure, error) {
 		w = &walker{b: ds, bo: binary.LittleEndian}
 	}
 	st.DataSetBytes = int64(len(w.b))
+	w.pixelBytes, w.pixelItems = -1, -1
 	if err := w.elements(len(w.b), 0, true); err != nil {
 		return st, err
 	}
+	st.PixelDataBytes, st.PixelDataItems = w.pixelBytes, w.pixelItems
 	return st, nil
 }
 
@@ -96,6 +102,9 @@ type walker struct {
 	pos      int
 	bo       binary.ByteOrder
 	implicit bool
+	// pixelBytes and pixelItems describe the top-level Pixel Data; items
+	// counts raw items walked so far.
+	pixelBytes, pixelItems, items int64
 }
 
 type header struct {
@@ -234,7 +243,15 @@ func (w *walker) value(h header, end, depth, start int) error {
 		return w.item(h, end, depth, start)
 	case tag.VRPixelData:
 		if h.undefined {
-			return w.rawItems(end, start, true)
+			before := w.items
+			err := w.rawItems(end, start, true)
+			if depth == 0 && h.tag == tag.PixelData {
+				w.pixelItems = w.items - before
+			}
+			return err
+		}
+		if depth == 0 && h.tag == tag.PixelData {
+			w.pixelBytes = int64(h.vl)
 		}
 	case tag.VRUnknown:
 		if h.undefined {
@@ -339,6 +356,7 @@ func (w *walker) rawItems(end, start int, pixelData bool) error {
 		case t != tag.Item || vl == tag.VLUndefinedLength:
 			continue // the library logs and reads on
 		}
+		w.items++
 		if int64(vl) > int64(end-w.pos) {
 			return fmt.Errorf("item at byte %d (in the value starting at byte %d) declares %d bytes but only %d remain",
 				s, start, vl, end-w.pos)

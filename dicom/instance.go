@@ -60,6 +60,7 @@ type object struct {
 	seriesNumber      int
 	imageType         []string
 	hasPixelData      bool
+	structure         structure
 	format            PixelFormat
 	frames            []Instance
 	pixels            *PixelData
@@ -90,7 +91,7 @@ func parseObject(b []byte, path string, withPixels bool, opts Options) (*object,
 	if err != nil {
 		return nil, ErrMalformed{Path: path, Reason: "parse", Err: err}
 	}
-	o := &object{path: path, transferSyntax: st.TransferSyntaxUID}
+	o := &object{path: path, transferSyntax: st.TransferSyntaxUID, structure: st}
 	var pixelEl *godicom.Element
 	kept := ds.Elements[:0:0]
 	for _, el := range ds.Elements {
@@ -218,13 +219,20 @@ func (o *object) readImage() error {
 		}
 		nFrames = n
 	}
-	if o.pixels != nil {
-		o.pixels.Frames = nFrames
-		if o.pixels.Native != nil && int64(len(o.pixels.Native)) < int64(nFrames)*int64(f.FrameBytes()) {
+	// Check the declared frames against the bytes actually present before
+	// anything is allocated from Rows, Columns and NumberOfFrames.
+	if st := o.structure; st.PixelDataBytes >= 0 {
+		if need := int64(nFrames) * int64(f.FrameBytes()); st.PixelDataBytes < need {
 			return ErrMalformed{Path: o.path, Reason: fmt.Sprintf(
 				"Pixel Data has %d bytes; %d frame(s) of %dx%d at %d bits need %d",
-				len(o.pixels.Native), nFrames, f.Columns, f.Rows, f.BitsAllocated, int64(nFrames)*int64(f.FrameBytes()))}
+				st.PixelDataBytes, nFrames, f.Columns, f.Rows, f.BitsAllocated, need)}
 		}
+	} else if st.PixelDataItems >= 0 && st.PixelDataItems-1 < int64(nFrames) {
+		return ErrMalformed{Path: o.path, Reason: fmt.Sprintf(
+			"encapsulated Pixel Data has %d fragment(s) for %d frame(s)", max(st.PixelDataItems-1, 0), nFrames)}
+	}
+	if o.pixels != nil {
+		o.pixels.Frames = nFrames
 	}
 
 	instNo, _ := intval(h, tag.InstanceNumber)

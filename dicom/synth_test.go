@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"testing"
 
@@ -34,6 +35,9 @@ type synthSlice struct {
 	Padding            *int
 	Stored             []int // stored values, row-major; len Rows*Cols
 	InstanceNumber     int
+	// Drop removes attributes; Extra adds some before Pixel Data.
+	Drop  []tag.Tag
+	Extra []*godicom.Element
 }
 
 // defaultSlice is a 4x3 signed 16-bit CT slice at z.
@@ -121,8 +125,14 @@ func (s synthSlice) encode(t testing.TB) []byte {
 	}
 	els = append(els,
 		mustEl(t, tag.RescaleIntercept, []string{ds(s.Intercept)}),
-		mustEl(t, tag.RescaleSlope, []string{ds(s.Slope)}),
-		pd)
+		mustEl(t, tag.RescaleSlope, []string{ds(s.Slope)}))
+	kept := els[:0]
+	for _, e := range els {
+		if !slices.Contains(s.Drop, e.Tag) {
+			kept = append(kept, e)
+		}
+	}
+	els = append(append(kept, s.Extra...), pd)
 	var buf bytes.Buffer
 	if err := godicom.Write(&buf, godicom.Dataset{Elements: els}); err != nil {
 		t.Fatalf("writing synthetic slice: %v", err)
