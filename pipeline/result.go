@@ -26,8 +26,11 @@ const (
 type Measurements struct {
 	// LiverVolumeML is the liver volume in millilitres (tumors included).
 	LiverVolumeML float64 `json:"liver_volume_ml"`
-	// Tumors lists each connected tumor, largest first.
+	// Tumors lists each connected tumor.
 	Tumors []Tumor `json:"tumors"`
+	// Flags name plausibility checks the result failed; a flagged result
+	// is stored but must be looked at.
+	Flags []string `json:"flags,omitempty"`
 }
 
 // Tumor is one connected tumor region.
