@@ -119,8 +119,9 @@ type request struct {
 	// stream: the answer is read incrementally; StallTimeout applies
 	// instead of Timeout.
 	stream bool
-	// no5xxRetry: a 5xx is final at once (the caller has a fallback).
-	no5xxRetry bool
+	// finalStatus, when set, marks statuses that end the request at once
+	// instead of being retried (the caller has a fallback for them).
+	finalStatus func(code int) bool
 	// accept lists non-2xx statuses the caller wants to read itself.
 	accept []int
 }
@@ -246,7 +247,8 @@ func (c *Client) do(ctx context.Context, r *request) (*http.Response, error) {
 			herr := c.httpError(r, resp, attempt)
 			final = herr
 			code := resp.StatusCode
-			retryable = code == http.StatusRequestTimeout || code == http.StatusTooManyRequests || (code >= 500 && !r.no5xxRetry)
+			retryable = (code == http.StatusRequestTimeout || code == http.StatusTooManyRequests || code >= 500) &&
+				(r.finalStatus == nil || !r.finalStatus(code))
 			if ra, ok := retryAfter(resp.Header.Get("Retry-After"), time.Now()); ok && retryable {
 				if ra > c.opts.Retry.MaxRetryAfter {
 					herr.Message = strings.TrimSpace(herr.Message + fmt.Sprintf(" (Retry-After %s exceeds Retry.MaxRetryAfter %s)", ra.Round(time.Second), c.opts.Retry.MaxRetryAfter))

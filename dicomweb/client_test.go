@@ -378,6 +378,7 @@ func TestWADOFallback(t *testing.T) {
 		{"fallback 503 once then ok", 500, []int{503}, AnyTransferSyntax, true, nil, 3},
 		{"fallback keeps failing", 500, []int{500, 500, 500}, AnyTransferSyntax, true, ErrServer, 4},
 		{"404 is not a fallback", 404, nil, ExplicitVRLittleEndian, false, ErrNotFound, 1},
+		{"503 is retried, not a fallback", 503, nil, ExplicitVRLittleEndian, false, ErrServer, 3},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -61,6 +61,7 @@ type OptionsError struct {
 	Reason string
 }
 
+// Error describes the failure.
 func (e *OptionsError) Error() string {
 	return fmt.Sprintf("dicomweb: option %s: %s", e.Field, e.Reason)
 }
@@ -79,6 +80,7 @@ type HTTPError struct {
 	Attempts int
 }
 
+// Error describes the failure.
 func (e *HTTPError) Error() string {
 	s := fmt.Sprintf("dicomweb: %s %s: %d %s", e.Method, e.URL, e.StatusCode, http.StatusText(e.StatusCode))
 	if e.Message != "" {
@@ -118,6 +120,7 @@ type MultipartError struct {
 	Err       error // underlying read error, if any
 }
 
+// Error describes the failure.
 func (e *MultipartError) Error() string {
 	s := "dicomweb: multipart"
 	if e.Part >= 0 {
@@ -144,6 +147,7 @@ type JSONError struct {
 	Reason string
 }
 
+// Error describes the failure.
 func (e *JSONError) Error() string {
 	if e.Path == "" {
 		return "dicomweb: DICOM JSON: " + e.Reason
@@ -160,6 +164,7 @@ type StoreError struct {
 	Result *StoreResult
 }
 
+// Error describes the failure.
 func (e *StoreError) Error() string {
 	r := e.Result
 	var b strings.Builder
@@ -189,6 +194,7 @@ type TimeoutError struct {
 	Stalled bool
 }
 
+// Error describes the failure.
 func (e *TimeoutError) Error() string {
 	if e.Stalled {
 		return fmt.Sprintf("dicomweb: %s %s: no progress for %s (Options.StallTimeout)", e.Method, e.URL, e.Limit)
@@ -207,6 +213,7 @@ type TransportError struct {
 	Err      error
 }
 
+// Error describes the failure.
 func (e *TransportError) Error() string {
 	return fmt.Sprintf("dicomweb: %s %s: %v (after %d attempts)", e.Method, e.URL, e.Err, e.Attempts)
 }

@@ -60,8 +60,10 @@ func fallbackStatus(code int) bool {
 // VR little endian first; when the PACS refuses (see fallbackStatus), it
 // asks again for the stored transfer syntax, which the caller decodes.
 //
-// A 5xx of the first request is not retried (it goes to the fallback); the
-// fallback request is retried like any other. A body that breaks before
+// A refusal (500, 501, 406, 415) of the first request is not retried: it
+// goes to the fallback; other transient answers (502, 503, 504, 408, 429,
+// connection errors) are retried first. The fallback request is retried
+// like any other. A body that breaks before
 // the first part is retried; once parts have been handed to fn, a broken
 // body ends the call with an error matching ErrTruncated (or ErrTimeout),
 // and RetrieveResult.Parts says how many parts fn received.
@@ -130,17 +132,19 @@ func acceptMultipart(ts string) string {
 
 func (c *Client) retrieve(ctx context.Context, path string, fn PartFunc) (RetrieveResult, error) {
 	res := RetrieveResult{TransferSyntax: ExplicitVRLittleEndian}
-	noRetry5xx := true
 	for attempt := 1; ; attempt++ {
-		r := &request{method: http.MethodGet, path: path, stream: true, no5xxRetry: noRetry5xx,
+		r := &request{method: http.MethodGet, path: path, stream: true,
 			header: http.Header{"Accept": {acceptMultipart(res.TransferSyntax)}}}
+		if !res.Fallback {
+			// a refusal to transcode goes to the fallback, not to retries
+			r.finalStatus = fallbackStatus
+		}
 		resp, err := c.do(ctx, r)
 		var he *HTTPError
 		if err != nil && !res.Fallback && errors.As(err, &he) && fallbackStatus(he.StatusCode) {
 			c.log.Info("PACS refused explicit VR little endian; retrieving the stored transfer syntax",
 				zap.String("url", c.redactedURL(r)), zap.Int("status", he.StatusCode), zap.String("reason", he.Message))
 			res.Fallback, res.FallbackReason, res.TransferSyntax = true, he.Error(), AnyTransferSyntax
-			noRetry5xx = false
 			attempt = 0
 			continue
 		}
