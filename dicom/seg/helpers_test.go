@@ -161,8 +161,10 @@ func mustElement(t testing.TB, keyword string) *dcm.Element {
 // must repeat unchanged so that the PACS files it under the same patient
 // and study.
 var knownWarnings = []struct{ attribute, text string }{
-	// dcmqi's "JANCT000" and CRLM's "CRLM-CT-1004" have no ^ separator.
+	// dcmqi's "JANCT000", CRLM's "CRLM-CT-1004" and the Enhanced CT's
+	// referring physician "Unknown" have no ^ separator.
 	{"</PatientName(0010,0010)", "Retired Person Name form"},
+	{"</ReferringPhysicianName(0008,0090)", "Retired Person Name form"},
 	// IRCAD has an empty PatientID and no StudyID; both are type 2 in the
 	// SEG and written empty, which only a DICOMDIR would need filled.
 	{"</PatientID(0010,0020)>", "would be needed to build DICOMDIR"},

@@ -78,8 +78,9 @@ func ReadFile(ctx context.Context, path string) (*Segmentation, error) {
 	return s, nil
 }
 
-// Read parses a Part 10 binary SEG of size bytes with suyashkumar/dicom,
-// leaving the pixel data unprocessed (that library unpacks 1-bit data MSB
+// Read parses a Part 10 binary SEG of size bytes, in explicit VR little
+// endian, with suyashkumar/dicom after a structure check that bounds every
+// allocation by size, leaving the pixel data unprocessed (that library unpacks 1-bit data MSB
 // first and refuses frames that are not byte-aligned), and keeps the packed
 // bits for Frame. Errors satisfy errors.Is(err, ErrNotSegmentation) when
 // the file is not a binary SEG.
@@ -90,7 +91,14 @@ func Read(ctx context.Context, r io.Reader, size int64) (*Segmentation, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("seg: read: %w", err)
 	}
-	ds, err := dcm.Parse(r, size, nil, dcm.SkipProcessingPixelDataValue())
+	b := make([]byte, size)
+	if _, err := io.ReadFull(r, b); err != nil {
+		return nil, fmt.Errorf("seg: read: %w", err)
+	}
+	if err := checkStructure(b); err != nil {
+		return nil, &ReadError{Reason: err.Error()}
+	}
+	ds, err := safeParse(bytes.NewReader(b), size)
 	if err != nil {
 		return nil, &ReadError{Reason: fmt.Sprintf("parse: %v", err)}
 	}
@@ -180,6 +188,17 @@ func Read(ctx context.Context, r io.Reader, size int64) (*Segmentation, error) {
 	// Drop the pixel bytes from the dataset copy: Segmentation keeps them once.
 	pd.Value, _ = dcm.NewValue(dcm.PixelDataInfo{IntentionallySkipped: true})
 	return s, nil
+}
+
+// safeParse parses with suyashkumar/dicom, turning a panic of the library
+// on malformed input into an error.
+func safeParse(r io.Reader, size int64) (ds dcm.Dataset, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("malformed DICOM (parser panic: %v)", p)
+		}
+	}()
+	return dcm.Parse(r, size, nil, dcm.SkipProcessingPixelDataValue())
 }
 
 // PackedPixelData returns the raw PixelData bytes as stored.

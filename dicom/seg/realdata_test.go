@@ -179,3 +179,55 @@ func sg0(t *testing.T, path string) []*dcm.Element {
 	}
 	return ds.Elements
 }
+
+// TestEncodeMultiFrameSources encodes SEGs over the two multi-frame CT
+// series of the shared data: an Enhanced CT (512×512×2) and a Legacy
+// Converted Enhanced CT of dcmqi's 38×23×3 slices (odd frame size). Each
+// frame must reference its source frame (ReferencedFrameNumber) and the
+// instance is listed once in ReferencedSeriesSequence.
+func TestEncodeMultiFrameSources(t *testing.T) {
+	sc, err := dicom.ReadDir(context.Background(), testdata.Shared(t, "data/enhanced-ct"), dicom.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(sc.Series) != 2 {
+		t.Fatalf("%d series in enhanced-ct, want 2 (refused %v)", len(sc.Series), sc.Refused)
+	}
+	for _, s := range sc.Series {
+		t.Run(s.SOPClassUID, func(t *testing.T) {
+			src, err := SourceFromSeries(s)
+			if err != nil {
+				t.Fatal(err)
+			}
+			lv := sphereLabels(t, s.Geometry, true)
+			segs := threeSegments(t)
+			path, res := encodeFile(t, src, lv, segs, Options{AllSlices: true})
+			want, _ := naiveFrames(lv, segs, true)
+			if res.Frames != want[1]+want[2]+want[3] || want[1] != s.Geometry.Size[2] {
+				t.Errorf("%d frames, want %v per segment", res.Frames, want)
+			}
+			rb := pydicomReadback(t, path, src, lv, segs)
+			if rb.DiffVoxels != 0 || len(rb.Errors) != 0 {
+				t.Errorf("pydicom read-back: %d voxel differences, errors %v", rb.DiffVoxels, rb.Errors)
+			}
+			sg, err := ReadFile(context.Background(), path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(sg.ReferencedInstances) != 1 || sg.ReferencedInstances[0] != s.Instances[0].SOPInstanceUID {
+				t.Errorf("referenced instances %v, want the one multi-frame instance", sg.ReferencedInstances)
+			}
+			for i, f := range sg.Frames {
+				z := f.DimensionIndexValues[1] - 1
+				if f.ReferencedFrameNumber != s.Instances[z].FrameNumber || f.ReferencedFrameNumber == 0 {
+					t.Errorf("frame %d references source frame %d, want %d", i+1, f.ReferencedFrameNumber, s.Instances[z].FrameNumber)
+				}
+			}
+			errs, warns := dciodvfy(t, path)
+			if len(errs) > 0 {
+				t.Errorf("dciodvfy errors:\n%v", errs)
+			}
+			checkKnownWarnings(t, warns)
+		})
+	}
+}

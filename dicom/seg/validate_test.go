@@ -38,8 +38,9 @@ func pydicomReadback(t *testing.T, segPath string, src Source, lv *volume.LabelV
 		t.Fatal(err)
 	}
 	type slice struct {
-		UID string     `json:"uid"`
-		IPP [3]float64 `json:"ipp"`
+		UID   string     `json:"uid"`
+		Frame int        `json:"frame,omitempty"`
+		IPP   [3]float64 `json:"ipp"`
 	}
 	manifest := struct {
 		Seg       string           `json:"seg"`
@@ -50,7 +51,7 @@ func pydicomReadback(t *testing.T, segPath string, src Source, lv *volume.LabelV
 		Segments  map[string][]int `json:"segments"`
 	}{Seg: segPath, Labels: labelsPath, Size: lv.Size, SeriesUID: src.SeriesInstanceUID, Segments: map[string][]int{}}
 	for _, s := range src.Slices {
-		manifest.Slices = append(manifest.Slices, slice{s.SOPInstanceUID, s.ImagePositionPatient})
+		manifest.Slices = append(manifest.Slices, slice{s.SOPInstanceUID, s.FrameNumber, s.ImagePositionPatient})
 	}
 	for _, s := range segs {
 		for _, l := range s.Labels {

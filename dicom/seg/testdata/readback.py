@@ -4,8 +4,8 @@
 Usage: readback.py MANIFEST.json
 
 The manifest names the SEG, the label volume (raw uint8, x fastest, then y,
-then z), its size, the source slices in z order (SOPInstanceUID and
-ImagePositionPatient) and, per segment number, the label values that belong
+then z), its size, the source slices in z order (SOPInstanceUID, frame
+number for multi-frame sources, ImagePositionPatient) and, per segment number, the label values that belong
 to it. For every frame this script finds the source slice twice, through its
 DerivationImage/SourceImage reference and through its PlanePosition, unpacks
 the frame's bits itself, least significant bit first as PS3.5 8.1.1 says,
@@ -29,7 +29,8 @@ def main(path):
         raise SystemExit("label file has %d voxels, want %d" % (labels.size, nx * ny * nz))
     labels = labels.reshape(nz, ny, nx)
     segments = {int(k): v for k, v in m["segments"].items()}
-    uid_to_z = {s["uid"]: z for z, s in enumerate(m["slices"])}
+    # A slice is a source instance, or a frame of a multi-frame instance.
+    uid_to_z = {(s["uid"], s.get("frame", 0)): z for z, s in enumerate(m["slices"])}
     ipps = np.array([s["ipp"] for s in m["slices"]], dtype=float)
 
     ds = pydicom.dcmread(m["seg"])
@@ -53,7 +54,7 @@ def main(path):
     if ref_series.SeriesInstanceUID != m["series_uid"]:
         errors.append("ReferencedSeriesSequence names %s" % ref_series.SeriesInstanceUID)
     referenced = {it.ReferencedSOPInstanceUID for it in ref_series.ReferencedInstanceSequence}
-    missing = set(uid_to_z) - referenced
+    missing = {uid for uid, _ in uid_to_z} - referenced
     if missing:
         errors.append("%d source instances not referenced" % len(missing))
 
@@ -67,7 +68,8 @@ def main(path):
         purpose = src.PurposeOfReferenceCodeSequence[0]
         if (purpose.CodeValue, purpose.CodingSchemeDesignator) != ("121322", "DCM"):
             errors.append("frame %d purpose %s" % (i + 1, purpose.CodeValue))
-        z_ref = uid_to_z.get(src.ReferencedSOPInstanceUID)
+        frame = int(src.ReferencedFrameNumber) if "ReferencedFrameNumber" in src else 0
+        z_ref = uid_to_z.get((src.ReferencedSOPInstanceUID, frame))
         ipp = np.array([float(v) for v in fg.PlanePositionSequence[0].ImagePositionPatient])
         dist = np.linalg.norm(ipps - ipp, axis=1)
         z_pos = int(np.argmin(dist))
