@@ -214,6 +214,9 @@ func skipReason(o *object) string {
 		return "segmentation (DICOM SEG), a derived object, not an image to segment"
 	case !o.hasPixelData && !isCTClass(o.sopClass):
 		return fmt.Sprintf("non-image object (%s %s) without pixel data", o.sopClass, SOPClassName(o.sopClass))
+	case strings.Contains(upper, "SCREEN SAVE") || strings.Contains(strings.ToUpper(o.seriesDescription), "DOSE REPORT"):
+		return fmt.Sprintf("screen capture or dose report (ImageType %s, SeriesDescription %q), not a CT slice",
+			strings.Join(o.imageType, `\`), o.seriesDescription)
 	case strings.Contains(upper, "LOCALIZER"):
 		return fmt.Sprintf("localizer (ImageType %s), not part of the axial stack", strings.Join(o.imageType, `\`))
 	}

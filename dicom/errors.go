@@ -34,6 +34,7 @@ type ErrGantryTilt struct {
 	Degrees float64
 }
 
+// Error implements error.
 func (e ErrGantryTilt) Error() string {
 	return fmt.Sprintf("gantry tilt: slice positions advance %.2f° off the slice normal; "+
 		"the node needs an orthogonal stack: reconstruct or resample the series without tilt "+
@@ -63,6 +64,7 @@ type ErrMissingSlices struct {
 	Gaps int
 }
 
+// Error implements error.
 func (e ErrMissingSlices) Error() string {
 	more := ""
 	if e.Gaps > 1 {
@@ -90,6 +92,7 @@ type ErrNonUniformSpacing struct {
 	Step float64
 }
 
+// Error implements error.
 func (e ErrNonUniformSpacing) Error() string {
 	return fmt.Sprintf("non-uniform slice spacing: step %.4g mm after slice %d while the median is %.4g mm "+
 		"(steps range %.4g..%.4g mm); send a series reconstructed at a constant interval",
@@ -112,6 +115,7 @@ type ErrMixedGeometry struct {
 	SOPInstanceUID string
 }
 
+// Error implements error.
 func (e ErrMixedGeometry) Error() string {
 	if e.First == "" {
 		return fmt.Sprintf("invalid geometry: %s %s (instance %s); the series cannot be stacked into a volume",
@@ -136,6 +140,7 @@ type ErrDuplicatePosition struct {
 	SOPInstanceUIDs [2]string
 }
 
+// Error implements error.
 func (e ErrDuplicatePosition) Error() string {
 	return fmt.Sprintf("duplicate slice position %.3f mm along the normal (instances %s and %s); "+
 		"the series holds two stacks or a slice was sent twice under different UIDs",
@@ -154,6 +159,7 @@ type ErrSeveralSeries struct {
 	UIDs []string
 }
 
+// Error implements error.
 func (e ErrSeveralSeries) Error() string {
 	return fmt.Sprintf("%d usable CT series found where one was expected (SeriesInstanceUID %s); "+
 		"put one series per folder or select one by UID", len(e.UIDs), strings.Join(e.UIDs, ", "))
@@ -173,6 +179,7 @@ type ErrNoPixelData struct {
 	Path string
 }
 
+// Error implements error.
 func (e ErrNoPixelData) Error() string {
 	if e.SOPInstanceUID == "" && e.Path != "" {
 		return fmt.Sprintf("no CT image with pixel data found in %s", e.Path)
@@ -192,6 +199,7 @@ type ErrNotCT struct {
 	SOPClassUID string
 }
 
+// Error implements error.
 func (e ErrNotCT) Error() string {
 	return fmt.Sprintf("not a CT series: Modality %q, SOP class %s (%s); the node segments CT only: "+
 		"check the routing rules", e.Modality, e.SOPClassUID, SOPClassName(e.SOPClassUID))
@@ -209,6 +217,7 @@ type ErrUnsupportedTransferSyntax struct {
 	Name string
 }
 
+// Error implements error.
 func (e ErrUnsupportedTransferSyntax) Error() string {
 	return fmt.Sprintf("unsupported transfer syntax %s (%s): no decoder for it; ask the PACS to send "+
 		"Explicit VR Little Endian (1.2.840.10008.1.2.1), e.g. WADO-RS with transfer-syntax=1.2.840.10008.1.2.1",
@@ -231,6 +240,7 @@ type ErrMissingUID struct {
 	Path string
 }
 
+// Error implements error.
 func (e ErrMissingUID) Error() string {
 	all := e.Tag
 	if len(e.Others) > 0 {
@@ -254,6 +264,7 @@ type ErrMalformed struct {
 	Err error
 }
 
+// Error implements error.
 func (e ErrMalformed) Error() string {
 	s := fmt.Sprintf("malformed DICOM %s: %s", e.Path, e.Reason)
 	if e.Err != nil {
@@ -281,6 +292,7 @@ type ErrInvalidAttribute struct {
 	Path string
 }
 
+// Error implements error.
 func (e ErrInvalidAttribute) Error() string {
 	return fmt.Sprintf("%s: %s is %q, want %s", e.Path, e.Attribute, e.Value, e.Want)
 }

@@ -182,6 +182,18 @@ func TestReadSeriesSynthetic(t *testing.T) {
 			},
 		},
 		{
+			name: "dose screen in its own series is skipped",
+			slices: append(synthSeries("2.25.14", steps(0, 2, 3), nil),
+				synthSeries("2.25.15", []float64{0}, func(i int, s *synthSlice) {
+					s.ImageType = []string{"DERIVED", "SECONDARY", "SCREEN SAVE"}
+				})...),
+			check: func(t *testing.T, s *Series, err error) {
+				if err != nil || s.SeriesInstanceUID != "2.25.14" {
+					t.Fatalf("series %v, err %v; want 2.25.14 alone", s, err)
+				}
+			},
+		},
+		{
 			name: "several series",
 			slices: append(synthSeries("2.25.12", steps(0, 2, 2), nil),
 				synthSeries("2.25.13", steps(0, 2, 2), nil)...),
