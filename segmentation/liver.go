@@ -108,9 +108,6 @@ func segmentLiver(ctx context.Context, cfg LiverConfig, net *nn.Net, v *volume.V
 	n := countNonzero(res.mask)
 	res.volumeML = float64(n) * v.VoxelVolumeML()
 	res.box, _ = maskBox(res.mask, v.Geometry, 1, 0)
-	if res.volumeML < cfg.MinVolumeML || res.volumeML > cfg.MaxVolumeML {
-		res.flags = appendFlag(res.flags, FlagLiverVolume)
-	}
 	return res, nil
 }
 
@@ -151,10 +148,15 @@ func postprocessLiver(prob []float32, thr float32, sz [3]int, xrel []float32) ([
 		flags = append(flags, FlagLiverPosition)
 		best = largest(sizes)
 	}
-	core := keepLabel(lab, int32(best))
-	grown := dilate6(core, sz)
-	for i := range grown {
-		grown[i] &= m[i]
+	// conditional dilation (twice, inside the thresholded mask) restores
+	// what the erosion took from the chosen component's surface while
+	// entering a cut bridge by two voxels at most
+	grown := keepLabel(lab, int32(best))
+	for it := 0; it < 2; it++ {
+		grown = dilate6(grown, sz)
+		for i := range grown {
+			grown[i] &= m[i]
+		}
 	}
 	// the opening may detach a thin rim of the chosen component: keep the
 	// component of the grown core only

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/mhpnet/node/segmentation/measure"
 	"github.com/mhpnet/node/volume"
 )
 
@@ -37,9 +38,9 @@ type Result struct {
 	// Labels: 0 background, LabelLiver, LabelTumor on the CT's grid.
 	Labels *volume.LabelVolume
 	// Liver measures the liver including its tumors.
-	Liver LiverMeasure
-	// Tumors lists every tumor component, largest first.
-	Tumors []TumorMeasure
+	Liver measure.Liver
+	// Tumors lists every tumor (6-connected component of LabelTumor).
+	Tumors []measure.Tumor
 	// Flags names failed plausibility gates (Flag* constants); a flagged
 	// result must be shown as such, not stored silently.
 	Flags []string
@@ -112,17 +113,29 @@ func (m *Model) Segment(ctx context.Context, ct *volume.Volume, opts Options) (*
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	lm, tms := measureLabels(labels)
-	res.Liver, res.Tumors = lm, tms
-	if res.Liver.VolumeML > 0 {
-		if burden := res.Liver.TumorML / res.Liver.VolumeML; burden > m.cfg.Tumor.MaxBurden {
-			res.Flags = appendFlag(res.Flags, FlagTumorBurden)
-		}
+	rep, err := measure.Measure(labels, measure.Labels{Liver: LabelLiver, Tumor: LabelTumor})
+	if err != nil {
+		return nil, fmt.Errorf("segmentation: measure: %w", err)
 	}
-	if opts.Liver == nil && (res.Liver.VolumeML < m.cfg.Liver.MinVolumeML || res.Liver.VolumeML > m.cfg.Liver.MaxVolumeML) {
-		res.Flags = appendFlag(res.Flags, FlagLiverVolume)
+	res.Liver, res.Tumors = rep.Liver, rep.Tumors
+	for _, f := range gateFlags(m.cfg, res.Liver.VolumeML, res.Liver.TumorML, opts.Liver == nil) {
+		res.Flags = appendFlag(res.Flags, f)
 	}
 	res.Timings.Measure = time.Since(t2)
 	res.Timings.Total = time.Since(t0)
 	return res, nil
+}
+
+// gateFlags applies the plausibility gates to measured volumes: the liver
+// volume range (only when the liver came from the model) and the tumor
+// burden as a share of the liver.
+func gateFlags(cfg Config, liverML, tumorML float64, liverFromModel bool) []string {
+	var flags []string
+	if liverFromModel && liverML > 0 && (liverML < cfg.Liver.MinVolumeML || liverML > cfg.Liver.MaxVolumeML) {
+		flags = append(flags, FlagLiverVolume)
+	}
+	if liverML > 0 && tumorML/liverML > cfg.Tumor.MaxBurden {
+		flags = append(flags, FlagTumorBurden)
+	}
+	return flags
 }

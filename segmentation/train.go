@@ -8,6 +8,7 @@ import (
 	"sort"
 	"time"
 
+	"github.com/mhpnet/node/segmentation/measure"
 	"github.com/mhpnet/node/segmentation/nn"
 	"github.com/mhpnet/node/volume"
 )
@@ -104,8 +105,12 @@ func Train(ctx context.Context, cases []TrainCase, opts TrainOptions) (*Model, e
 	}
 	start := time.Now()
 	tumors := 0
-	for _, c := range cases {
-		tumors += countTumors(c.Labels)
+	for i, c := range cases {
+		n, err := countTumors(c.Labels)
+		if err != nil {
+			return nil, fmt.Errorf("%w: case %d: %w", ErrTraining, i, err)
+		}
+		tumors += n
 		cfg.Provenance.Data = append(cfg.Provenance.Data, c.Name)
 	}
 	m := &Model{cfg: cfg}
@@ -130,9 +135,9 @@ func Train(ctx context.Context, cases []TrainCase, opts TrainOptions) (*Model, e
 }
 
 // countTumors counts the 6-connected LabelTumor components.
-func countTumors(l *volume.LabelVolume) int {
-	_, t := measureLabels(l)
-	return len(t)
+func countTumors(l *volume.LabelVolume) (int, error) {
+	t, err := measure.Tumors(l, LabelTumor, volume.Conn6)
+	return len(t), err
 }
 
 type liverTrainCase struct {

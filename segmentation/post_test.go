@@ -1,0 +1,194 @@
+package segmentation
+
+import (
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/mhpnet/node/volume"
+)
+
+// ellipsoidCount counts the voxels of an ellipsoid on a grid of size sz.
+func fillEllipsoid(m []uint8, sz [3]int, c, r [3]float64, v uint8) int {
+	n := 0
+	for z := 0; z < sz[2]; z++ {
+		for y := 0; y < sz[1]; y++ {
+			for x := 0; x < sz[0]; x++ {
+				if inEllipsoid(x, y, z, c, r) {
+					m[x+sz[0]*(y+sz[1]*z)] = v
+					n++
+				}
+			}
+		}
+	}
+	return n
+}
+
+func TestPostprocessLiver(t *testing.T) {
+	sz := [3]int{40, 30, 20}
+	n := sz[0] * sz[1] * sz[2]
+	// xrel: -1 at x=0 (patient right) to +1 at x=39 (left)
+	xrel := make([]float32, n)
+	for i := range xrel {
+		xrel[i] = float32(i%sz[0])/float32(sz[0]-1)*2 - 1
+	}
+	liverC, liverR := [3]float64{12, 15, 10}, [3]float64{8, 9, 6}
+	t.Run("bridge to a larger left organ is cut, holes filled", func(t *testing.T) {
+		m := make([]uint8, n)
+		want := fillEllipsoid(m, sz, liverC, liverR, 1)
+		// a larger organ on the patient's left (would win "largest component")
+		fillEllipsoid(m, sz, [3]float64{30, 15, 10}, [3]float64{9, 12, 8}, 1)
+		// a one-voxel bridge between them
+		for x := 19; x <= 22; x++ {
+			m[x+sz[0]*(15+sz[1]*10)] = 1
+		}
+		// an enclosed hole (a tumor the network missed) inside the liver
+		holes := 0
+		for z := 9; z <= 11; z++ {
+			for y := 14; y <= 16; y++ {
+				for x := 11; x <= 13; x++ {
+					m[x+sz[0]*(y+sz[1]*z)] = 0
+					holes++
+				}
+			}
+		}
+		prob := make([]float32, n)
+		for i, v := range m {
+			prob[i] = 0.9 * float32(v)
+		}
+		out, flags := postprocessLiver(prob, 0.5, sz, xrel)
+		if len(flags) != 0 {
+			t.Errorf("flags %v, want none", flags)
+		}
+		// the conditional dilation may enter the cut bridge by up to 2 voxels
+		if got := countNonzero(out); got < want || got > want+2 {
+			t.Errorf("liver voxels %d, want the ellipsoid's %d (+ at most 2 bridge voxels; hole of %d filled, left organ removed)", got, want, holes)
+		}
+		if out[30+sz[0]*(15+sz[1]*10)] != 0 {
+			t.Error("left organ kept")
+		}
+	})
+	t.Run("only a left-sided component is flagged", func(t *testing.T) {
+		m := make([]uint8, n)
+		want := fillEllipsoid(m, sz, [3]float64{30, 15, 10}, [3]float64{6, 6, 5}, 1)
+		prob := make([]float32, n)
+		for i, v := range m {
+			prob[i] = float32(v)
+		}
+		out, flags := postprocessLiver(prob, 0.5, sz, xrel)
+		if diff := cmp.Diff([]string{FlagLiverPosition}, flags); diff != "" {
+			t.Errorf("flags (-want +got):\n%s", diff)
+		}
+		if got := countNonzero(out); got != want {
+			t.Errorf("voxels %d, want %d", got, want)
+		}
+	})
+	t.Run("empty", func(t *testing.T) {
+		out, flags := postprocessLiver(make([]float32, n), 0.5, sz, xrel)
+		if countNonzero(out) != 0 || len(flags) != 1 || flags[0] != FlagNoLiver {
+			t.Errorf("got %d voxels, flags %v", countNonzero(out), flags)
+		}
+	})
+}
+
+func TestFillHolesSlices(t *testing.T) {
+	// a tube open at both ends in z: no 3D hole, but a hole in every slice
+	sz := [3]int{7, 7, 4}
+	m := make([]uint8, 7*7*4)
+	for z := 0; z < 4; z++ {
+		for y := 1; y <= 5; y++ {
+			for x := 1; x <= 5; x++ {
+				if x == 1 || x == 5 || y == 1 || y == 5 {
+					m[x+7*(y+7*z)] = 1
+				}
+			}
+		}
+	}
+	c := append([]uint8(nil), m...)
+	fillHoles3D(c, sz)
+	if got := countNonzero(c); got != 16*4 {
+		t.Errorf("3D fill: %d voxels, want 64 (the tube is open)", got)
+	}
+	fillHolesSlices(m, sz)
+	if got := countNonzero(m); got != 25*4 {
+		t.Errorf("slice fill: %d voxels, want 100", got)
+	}
+}
+
+func TestGateFlags(t *testing.T) {
+	cfg := DefaultConfig()
+	tests := []struct {
+		name             string
+		liverML, tumorML float64
+		fromModel        bool
+		want             []string
+	}{
+		{"plausible", 1500, 80, true, nil},
+		{"small liver", 500, 0, true, []string{FlagLiverVolume}},
+		{"huge liver", 4500, 0, true, []string{FlagLiverVolume}},
+		{"huge liver given as truth", 4500, 0, false, nil},
+		{"burden above half", 1500, 800, true, []string{FlagTumorBurden}},
+		{"burden at 40 %", 1500, 600, true, nil},
+		{"both", 5000, 3000, true, []string{FlagLiverVolume, FlagTumorBurden}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if diff := cmp.Diff(tc.want, gateFlags(cfg, tc.liverML, tc.tumorML, tc.fromModel)); diff != "" {
+				t.Errorf("flags (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// TestFinishTumors checks the false-positive rules on a synthetic tumor
+// grid: a dark 27-voxel blob is kept, a blob with no contrast and a blob
+// under the minimum volume are removed, and a candidate outside the liver is
+// never a tumor.
+func TestFinishTumors(t *testing.T) {
+	g := volume.Geometry{Size: [3]int{30, 20, 10}, Spacing: [3]float64{2, 2, 2}, Direction: [3][3]float64{{1, 0, 0}, {0, 1, 0}, {0, 0, 1}}}
+	v, _ := volume.NewVolume(g, 100)
+	liver := make([]uint8, g.Len())
+	for z := 0; z < 10; z++ {
+		for y := 0; y < 20; y++ {
+			for x := 0; x < 24; x++ {
+				liver[g.Index(x, y, z)] = 1
+			}
+		}
+	}
+	prob := make([]float32, g.Len())
+	setCube := func(x0, y0, z0, n int, hu int16, p float32) {
+		for z := z0; z < z0+n; z++ {
+			for y := y0; y < y0+n; y++ {
+				for x := x0; x < x0+n; x++ {
+					v.HU[g.Index(x, y, z)] = hu
+					prob[g.Index(x, y, z)] = p
+				}
+			}
+		}
+	}
+	setCube(3, 3, 3, 3, 50, 0.9)    // dark: kept (27 voxels, 0.216 mL)
+	setCube(12, 3, 3, 3, 98, 0.9)   // 2 HU contrast: removed
+	setCube(12, 12, 3, 1, 40, 0.9)  // 1 voxel, 0.008 mL: removed
+	setCube(26, 10, 4, 2, 40, 0.9)  // outside the liver (x >= 24): ignored
+	cfg := DefaultConfig().Tumor
+	cfg.SpacingMM = 2
+	cfg.MarginMM = 0
+	cfg.UseHessian = false
+	cfg.Arch.InChannels = 1
+	tg, err := prepareTumorGrid(t.Context(), cfg, v, liver, box{hi: g.Size})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := finishTumors(cfg, tg, prob, v, liver)
+	if res.components != 1 {
+		t.Errorf("kept %d components, want 1 (removed: %v)", res.components, res.removed)
+	}
+	if len(res.removed) != 2 {
+		t.Errorf("removed %v, want 2 entries", res.removed)
+	}
+	if got := countNonzero(res.mask); got != 27 {
+		t.Errorf("tumor voxels %d, want 27", got)
+	}
+	if res.refHU != 100 {
+		t.Errorf("parenchyma median %v HU, want 100", res.refHU)
+	}
+}
