@@ -165,10 +165,10 @@ func TestFinishTumors(t *testing.T) {
 			}
 		}
 	}
-	setCube(3, 3, 3, 3, 50, 0.9)    // dark: kept (27 voxels, 0.216 mL)
-	setCube(12, 3, 3, 3, 98, 0.9)   // 2 HU contrast: removed
-	setCube(12, 12, 3, 1, 40, 0.9)  // 1 voxel, 0.008 mL: removed
-	setCube(26, 10, 4, 2, 40, 0.9)  // outside the liver (x >= 24): ignored
+	setCube(3, 3, 3, 3, 50, 0.9)   // dark: kept (27 voxels, 0.216 mL)
+	setCube(12, 3, 3, 3, 98, 0.9)  // 2 HU contrast: removed
+	setCube(12, 12, 3, 1, 40, 0.9) // 1 voxel, 0.008 mL: removed
+	setCube(26, 10, 4, 2, 40, 0.9) // outside the liver (x >= 24): ignored
 	cfg := DefaultConfig().Tumor
 	cfg.SpacingMM = 2
 	cfg.MarginMM = 0
