@@ -33,7 +33,7 @@ type group struct {
 	seen      map[frameKey]bool
 	err       error
 	store     *frameStore
-	ct        bool
+	lut       *huLUT
 	objects   int
 }
 
@@ -118,7 +118,7 @@ func (b *SeriesBuilder) add(data []byte, path string, decode bool) {
 	}
 	g := b.groups[o.series]
 	if g == nil {
-		g = &group{uid: o.series, first: o, seen: map[frameKey]bool{}, ct: isCTClass(o.sopClass)}
+		g = &group{uid: o.series, first: o, seen: map[frameKey]bool{}}
 		b.groups[o.series] = g
 		b.order = append(b.order, o.series)
 	}
@@ -155,7 +155,9 @@ func (b *SeriesBuilder) add(data []byte, path string, decode bool) {
 		}
 	}
 	if decode {
-		if err := g.decode(o, dec, b.opts); err != nil {
+		err := g.decode(o, dec, b.opts)
+		o.pixels = nil // the HU are in the store; g.first must not pin the raw bytes
+		if err != nil {
 			g.err = err
 			return
 		}
@@ -178,17 +180,16 @@ func (g *group) decode(o *object, dec Decoder, opts Options) error {
 		return ErrMixedGeometry{Attribute: "Rows x Columns", First: fmt.Sprint(g.store.sliceLen),
 			Other: fmt.Sprint(sliceLen), SOPInstanceUID: o.sopInstance}
 	}
-	var lut *huLUT
 	for i := range o.frames {
 		raw, err := dec.DecodeFrame(o.pixels, f, i)
 		if err != nil {
 			return ErrMalformed{Path: o.path, Reason: fmt.Sprintf("decoding frame %d", i+1), Err: err}
 		}
-		if !lut.matches(f, o.frames[i].Rescale) {
-			lut = newHULUT(f, o.frames[i].Rescale)
+		if !g.lut.matches(f, o.frames[i].Rescale) {
+			g.lut = newHULUT(f, o.frames[i].Rescale)
 		}
 		slot, dst := g.store.next()
-		if err := lut.convert(raw, dst); err != nil {
+		if err := g.lut.convert(raw, dst); err != nil {
 			g.store.n--
 			return ErrMalformed{Path: o.path, Reason: fmt.Sprintf("frame %d", i+1), Err: err}
 		}

@@ -50,6 +50,8 @@ func (o Options) maxInstanceBytes() int64 {
 
 // Series is one CT series ready to become a volume.
 type Series struct {
+	// StudyInstanceUID ... SeriesNumber are the attributes of the first
+	// instance read (FrameOfReferenceUID may be empty, as in IRCAD).
 	StudyInstanceUID, SeriesInstanceUID, FrameOfReferenceUID string
 	Modality, SOPClassUID, SeriesDescription                 string
 	SeriesNumber                                             int
@@ -94,7 +96,9 @@ type Refusal struct {
 
 // Skipped is a file or part that was not read as a CT slice, and why.
 type Skipped struct {
-	Path   string `json:"path"`
+	// Path is the file, or the name given to AddReader.
+	Path string `json:"path"`
+	// Reason says why, for an administrator.
 	Reason string `json:"reason"`
 }
 
