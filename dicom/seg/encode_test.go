@@ -4,8 +4,13 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"os"
+	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
+
+	dcm "github.com/suyashkumar/dicom"
 
 	"github.com/mhpnet/node/volume"
 )
@@ -326,5 +331,33 @@ func TestEncodeCancelled(t *testing.T) {
 	var buf bytes.Buffer
 	if _, err := Encode(ctx, &buf, src, lv, segs, Options{ModelVersion: "v1"}); !errors.Is(err, context.Canceled) {
 		t.Fatalf("err = %v, want context.Canceled", err)
+	}
+}
+
+// TestDcmdumpCheckCanFail proves the dcmdump check used above sees the
+// defect it guards against: the same SEG with two top-level elements
+// swapped, as suyashkumar/dicom writes them when they are not sorted.
+func TestDcmdumpCheckCanFail(t *testing.T) {
+	src := synthSource(t, 8, 8, 3)
+	segs, _ := NodeSegments("v1")
+	frames := []frameRef{{seg: &segs[0], z: 1}}
+	res := Result{SOPInstanceUID: "1.2.3", SeriesInstanceUID: "1.2.4", FrameOfReferenceUID: "1.2.5"}
+	ds, err := buildDataset(src, segs, frames, make([]byte, packedLen(64)), res, Options{ModelVersion: "v1", ContentTime: fixedTime}.withDefaults())
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := len(ds.Elements)
+	ds.Elements[n-2], ds.Elements[n-3] = ds.Elements[n-3], ds.Elements[n-2]
+	var buf bytes.Buffer
+	if err := dcm.Write(&buf, ds); err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(t.TempDir(), "unsorted.dcm")
+	if err := os.WriteFile(p, buf.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	w := dcmdumpWarnings(t, p)
+	if len(w) == 0 || !strings.Contains(strings.Join(w, "\n"), "not in ascending tag order") {
+		t.Errorf("dcmdump warnings on an unsorted SEG = %v, want the tag order warning", w)
 	}
 }
