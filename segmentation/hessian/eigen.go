@@ -23,9 +23,10 @@ func Eigenvalues(xx, yy, zz, xy, xz, yz float64) [3]float64 {
 	} else if r >= 1 {
 		r = 1
 	}
-	phi := math.Acos(r) / 3
-	e3 := q + 2*p*math.Cos(phi)             // largest
-	e1 := q + 2*p*math.Cos(phi+2*math.Pi/3) // smallest
+	// cos(φ+2π/3) = −(cos φ + √3 sin φ)/2: one Sincos instead of two Cos.
+	sin, cos := math.Sincos(math.Acos(r) / 3)
+	e3 := q + 2*p*cos                  // largest
+	e1 := q - p*(cos+math.Sqrt(3)*sin) // smallest
 	e2 := 3*q - e1 - e3
 	// Guard the middle value's ordering against rounding.
 	if e2 < e1 {

@@ -149,9 +149,8 @@ type Result struct {
 // opts.Box. Work is spread over opts.Workers goroutines and stops with
 // ctx's error when ctx ends.
 func Enhance(ctx context.Context, v *volume.Volume, opts Options) (*Result, error) {
-	o, err := opts.withDefaults()
-	if err != nil {
-		return nil, err
+	if v == nil {
+		return nil, fmt.Errorf("%w: nil volume", ErrInput)
 	}
 	if err := v.Validate(); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInput, err)
@@ -159,11 +158,37 @@ func Enhance(ctx context.Context, v *volume.Volume, opts Options) (*Result, erro
 	if len(v.HU) != v.Len() {
 		return nil, fmt.Errorf("%w: %d values for %d voxels", ErrInput, len(v.HU), v.Len())
 	}
+	return enhance(ctx, v.Geometry, v.CropFloat32, opts)
+}
+
+// EnhanceFloat32 is Enhance on a float image (a CT already resampled to
+// the tumor stage's grid, say), which avoids rounding it back to int16.
+func EnhanceFloat32(ctx context.Context, f *volume.Float32Volume, opts Options) (*Result, error) {
+	if f == nil {
+		return nil, fmt.Errorf("%w: nil volume", ErrInput)
+	}
+	if err := f.Validate(); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInput, err)
+	}
+	if len(f.Data) != f.Len() {
+		return nil, fmt.Errorf("%w: %d values for %d voxels", ErrInput, len(f.Data), f.Len())
+	}
+	return enhance(ctx, f.Geometry, f.Crop, opts)
+}
+
+// cropFunc returns a box of the input as floats.
+type cropFunc func(volume.Box) (*volume.Float32Volume, error)
+
+func enhance(ctx context.Context, g volume.Geometry, crop cropFunc, opts Options) (*Result, error) {
+	o, err := opts.withDefaults()
+	if err != nil {
+		return nil, err
+	}
 	box := o.Box
 	if box == (volume.Box{}) {
-		box = volume.FullBox(v.Geometry)
+		box = volume.FullBox(g)
 	}
-	boxGeom, err := v.Geometry.Crop(box)
+	boxGeom, err := g.Crop(box)
 	if err != nil {
 		return nil, fmt.Errorf("%w: box %v: %w", ErrInput, box, err)
 	}
@@ -187,7 +212,7 @@ func Enhance(ctx context.Context, v *volume.Volume, opts Options) (*Result, erro
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		dark, bright, err := scaleResponse(ctx, v, box, boxGeom, sigma, o, wantDark, wantBright)
+		dark, bright, err := scaleResponse(ctx, g, crop, box, boxGeom, sigma, o, wantDark, wantBright)
 		if err != nil {
 			return nil, fmt.Errorf("hessian scale %g mm: %w", sigma, err)
 		}
@@ -229,10 +254,9 @@ func accumulate(res *Result, dark, bright []float32, scale uint8) {
 
 // scaleResponse computes the responses at one scale on a working grid and
 // returns them on the box's grid.
-func scaleResponse(ctx context.Context, v *volume.Volume, box volume.Box, boxGeom volume.Geometry, sigma float64, o Options, wantDark, wantBright bool) (dark, bright []float32, err error) {
-	g := v.Geometry
+func scaleResponse(ctx context.Context, g volume.Geometry, cropInput cropFunc, box volume.Box, boxGeom volume.Geometry, sigma float64, o Options, wantDark, wantBright bool) (dark, bright []float32, err error) {
 	region := box.ExpandMM(g, o.Truncate*sigma).Expand(g, [3]int{1, 1, 1})
-	crop, err := v.CropFloat32(region)
+	crop, err := cropInput(region)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -298,20 +322,70 @@ func scaleResponse(ctx context.Context, v *volume.Volume, box volume.Box, boxGeo
 	for i := range comps {
 		comps[i] = make([]float32, work.Len())
 	}
+	// def marks coarse voxels whose Hessian is definite (either sign).
+	def := make([]uint8, work.Len())
 	wx, wy := work.Size[0], work.Size[1]
 	err = hessianRows(ctx, work, sig, o.Truncate, o.Workers, true, func(z, y int, h *[6][]float32) {
 		base := wx * (y + wy*z)
 		for i := range comps {
 			copy(comps[i][base:base+wx], h[i])
 		}
+		xx, yy, zz, xy, xz, yz := h[0], h[1], h[2], h[3], h[4], h[5]
+		for x := 0; x < wx; x++ {
+			if definite(xx[x], yy[x], zz[x], xy[x], xz[x], yz[x]) {
+				def[base+x] = 1
+			}
+		}
 	})
 	if err != nil {
 		return nil, nil, err
 	}
-	if err := upsampleMeasure(ctx, comps, work.Geometry, boxGeom, norm, o.Workers, dark, bright); err != nil {
+	active := spreadFlags(def, work.Size)
+	if err := upsampleMeasure(ctx, comps, active, work.Geometry, boxGeom, norm, o.Workers, dark, bright); err != nil {
 		return nil, nil, err
 	}
 	return dark, bright, nil
+}
+
+// definite reports whether the symmetric matrix is positive or negative
+// definite (Sylvester's criterion on the leading minors).
+func definite(xx, yy, zz, xy, xz, yz float32) bool {
+	m2 := xx*yy - xy*xy
+	if m2 <= 0 {
+		return false
+	}
+	det := xx*(yy*zz-yz*yz) - xy*(xy*zz-yz*xz) + xz*(xy*yz-yy*xz)
+	return (xx > 0 && det > 0) || (xx < 0 && det < 0)
+}
+
+// spreadFlags returns, for each coarse voxel i, whether any voxel of
+// flags in i−1..i+2 along every axis (the support of the cubic
+// interpolation of the cell starting at i) is set. Fine voxels whose cell
+// has no definite coarse voxel around it are skipped: the components there
+// are smooth (sampled at σ/1.5) and their measure, which vanishes at the
+// border of a definite region, cannot be more than a trace.
+func spreadFlags(flags []uint8, size [3]int) []uint8 {
+	cur := flags
+	for a := 0; a < 3; a++ {
+		stride := 1
+		for b := 0; b < a; b++ {
+			stride *= size[b]
+		}
+		n := size[a]
+		out := make([]uint8, len(cur))
+		for i := range cur {
+			k := (i / stride) % n
+			var v uint8
+			for d := -1; d <= 2; d++ {
+				if j := k + d; j >= 0 && j < n {
+					v |= cur[i+d*stride]
+				}
+			}
+			out[i] = v
+		}
+		cur = out
+	}
+	return cur
 }
 
 // measureRow evaluates the blob measure on n voxels of a row of Hessian
@@ -366,7 +440,7 @@ func newCubicMap(m, n int, scale, offset float64) cubicMap {
 // slice) and evaluates the blob measure there. Linear interpolation lost
 // 10–17 % of a blob's peak at σ/1.5 sampling; the cubic keeps it within a
 // few per cent.
-func upsampleMeasure(ctx context.Context, comps [6][]float32, src, dst volume.Geometry, norm float32, workers int, dark, bright []float32) error {
+func upsampleMeasure(ctx context.Context, comps [6][]float32, active []uint8, src, dst volume.Geometry, norm float32, workers int, dark, bright []float32) error {
 	o := src.PatientToVoxel(dst.Origin)
 	var maps [3]cubicMap
 	for a := 0; a < 3; a++ {
@@ -378,11 +452,11 @@ func upsampleMeasure(ctx context.Context, comps [6][]float32, src, dst volume.Ge
 	type buffers struct {
 		plane [6][]float32 // src plane interpolated along z
 		row   [6][]float32 // then along y
-		h     [6][]float32 // then along x (a dst row)
 	}
 	if workers <= 0 {
 		workers = runtime.GOMAXPROCS(0)
 	}
+	nf := float64(norm)
 	bufs := make([]*buffers, workers)
 	return forEach(ctx, workers, dst.Size[2], func(w, z int) {
 		b := bufs[w]
@@ -391,11 +465,21 @@ func upsampleMeasure(ctx context.Context, comps [6][]float32, src, dst volume.Ge
 			for i := 0; i < 6; i++ {
 				b.plane[i] = make([]float32, splane)
 				b.row[i] = make([]float32, sx)
-				b.h[i] = make([]float32, dx)
 			}
 			bufs[w] = b
 		}
 		zi, zw := maps[2].i[z], maps[2].w[z]
+		zc := zi[1] // the cell's lower corner
+		planeActive := false
+		for _, v := range active[zc*splane : (zc+1)*splane] {
+			if v != 0 {
+				planeActive = true
+				break
+			}
+		}
+		if !planeActive {
+			return
+		}
 		for i := 0; i < 6; i++ {
 			c := comps[i]
 			p0 := c[zi[0]*splane : (zi[0]+1)*splane]
@@ -409,6 +493,17 @@ func upsampleMeasure(ctx context.Context, comps [6][]float32, src, dst volume.Ge
 		}
 		for y := 0; y < dy; y++ {
 			yi, yw := maps[1].i[y], maps[1].w[y]
+			flags := active[(zc*sy+yi[1])*sx : (zc*sy+yi[1]+1)*sx]
+			rowActive := false
+			for _, v := range flags {
+				if v != 0 {
+					rowActive = true
+					break
+				}
+			}
+			if !rowActive {
+				continue
+			}
 			for i := 0; i < 6; i++ {
 				pl := b.plane[i]
 				r0 := pl[yi[0]*sx : (yi[0]+1)*sx]
@@ -419,13 +514,27 @@ func upsampleMeasure(ctx context.Context, comps [6][]float32, src, dst volume.Ge
 				for k := range row {
 					row[k] = yw[0]*r0[k] + yw[1]*r1[k] + yw[2]*r2[k] + yw[3]*r3[k]
 				}
-				h := b.h[i]
-				for x := 0; x < dx; x++ {
-					xi, xw := &maps[0].i[x], &maps[0].w[x]
-					h[x] = xw[0]*row[xi[0]] + xw[1]*row[xi[1]] + xw[2]*row[xi[2]] + xw[3]*row[xi[3]]
+			}
+			base := dx * (y + dy*z)
+			for x := 0; x < dx; x++ {
+				xi := &maps[0].i[x]
+				if flags[xi[1]] == 0 {
+					continue
+				}
+				xw := &maps[0].w[x]
+				var h [6]float64
+				for i := 0; i < 6; i++ {
+					row := b.row[i]
+					h[i] = nf * float64(xw[0]*row[xi[0]]+xw[1]*row[xi[1]]+xw[2]*row[xi[2]]+xw[3]*row[xi[3]])
+				}
+				d, br := BlobMeasure(h[0], h[1], h[2], h[3], h[4], h[5])
+				if dark != nil {
+					dark[base+x] = float32(d)
+				}
+				if bright != nil {
+					bright[base+x] = float32(br)
 				}
 			}
-			measureRow(&b.h, 0, dx, norm, dark, bright, dx*(y+dy*z))
 		}
 	})
 }
