@@ -97,6 +97,37 @@ func (o Options) withDefaults() Options {
 	return o
 }
 
+// validate checks the options against the VRs they are written in.
+func (o Options) validate() error {
+	if strings.TrimSpace(o.ModelVersion) == "" {
+		return &OptionsError{Field: "ModelVersion", Rule: "required: it enters the UIDs and the algorithm identification"}
+	}
+	if o.SeriesNumber < 1 || o.SeriesNumber > math.MaxInt32 {
+		return &OptionsError{Field: "SeriesNumber", Rule: fmt.Sprintf("%d is outside 1..2147483647 (IS)", o.SeriesNumber)}
+	}
+	for _, f := range []struct {
+		name, v string
+		max     int
+	}{
+		{"SoftwareVersions", o.SoftwareVersions, 64},
+		{"SeriesDescription", o.SeriesDescription, 64},
+		{"ContentDescription", o.ContentDescription, 64},
+		{"ContentCreatorName", o.ContentCreatorName, 64},
+		{"Manufacturer", o.Manufacturer, 64},
+		{"ManufacturerModelName", o.ManufacturerModelName, 64},
+		{"DeviceSerialNumber", o.DeviceSerialNumber, 64},
+	} {
+		if len(f.v) > f.max || strings.ContainsAny(f.v, "\\\r\n") {
+			return &OptionsError{Field: f.name, Rule: fmt.Sprintf("%q must be at most %d characters without backslash or line breaks", f.v, f.max)}
+		}
+	}
+	// ContentLabel is a CS: upper-case letters, digits, space, underscore.
+	if len(o.ContentLabel) > 16 || strings.Trim(o.ContentLabel, "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_ ") != "" {
+		return &OptionsError{Field: "ContentLabel", Rule: fmt.Sprintf("%q must be at most 16 of A-Z, 0-9, space, underscore (CS)", o.ContentLabel)}
+	}
+	return nil
+}
+
 // SegmentSummary says what the SEG holds for one segment.
 type SegmentSummary struct {
 	// Number and Label of the segment.
@@ -138,13 +169,14 @@ type frameRef struct {
 // Encode writes to w a Part 10 DICOM SEG of labels, which must be on the
 // source grid, with one segment per entry of segments (each validated as
 // NewSegment does). Frames follow segment order, then source slice order.
-// Errors satisfy errors.Is against ErrInvalidSource, ErrInvalidSegment or
-// ErrGeometryMismatch, or wrap the write or context error.
+// Errors satisfy errors.Is against ErrInvalidOptions, ErrInvalidSource,
+// ErrInvalidSegment or ErrGeometryMismatch, or wrap the write or context
+// error.
 func Encode(ctx context.Context, w io.Writer, src Source, labels *volume.LabelVolume, segments []Segment, opts Options) (Result, error) {
-	if opts.ModelVersion == "" {
-		return Result{}, fmt.Errorf("seg: encode: Options.ModelVersion is required (it enters the UIDs and the algorithm identification)")
-	}
 	opts = opts.withDefaults()
+	if err := opts.validate(); err != nil {
+		return Result{}, err
+	}
 	if err := src.Validate(); err != nil {
 		return Result{}, err
 	}

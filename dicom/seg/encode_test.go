@@ -284,7 +284,10 @@ func TestEncodeRefusesBadInput(t *testing.T) {
 		{name: "duplicate number", segs: []Segment{segs[0], segs[0]}, wantErr: ErrInvalidSegment},
 		{name: "gap in numbers", segs: []Segment{segs[1]}, wantErr: ErrInvalidSegment},
 		{name: "all empty", labels: shifted(func(g *volume.Geometry) {}), wantErr: ErrInvalidSegment},
-		{name: "no model version", opts: Options{ModelVersion: "-"}, wantErr: nil},
+		{name: "no model version", opts: Options{ModelVersion: "-"}, wantErr: ErrInvalidOptions},
+		{name: "lower-case content label", opts: Options{ContentLabel: "mhpnet"}, wantErr: ErrInvalidOptions},
+		{name: "negative series number", opts: Options{SeriesNumber: -3}, wantErr: ErrInvalidOptions},
+		{name: "long description", opts: Options{SeriesDescription: strings.Repeat("d", 65)}, wantErr: ErrInvalidOptions},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -303,8 +306,11 @@ func TestEncodeRefusesBadInput(t *testing.T) {
 			if tc.segs != nil {
 				s = tc.segs
 			}
-			opts := Options{ModelVersion: "v1"}
-			if tc.opts.ModelVersion == "-" {
+			opts := tc.opts
+			switch opts.ModelVersion {
+			case "":
+				opts.ModelVersion = "v1"
+			case "-":
 				opts.ModelVersion = ""
 			}
 			var buf bytes.Buffer

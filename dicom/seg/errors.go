@@ -17,6 +17,9 @@ var (
 	ErrInvalidSource = errors.New("seg: invalid source series")
 	// ErrGeometryMismatch means the label volume is not on the source grid.
 	ErrGeometryMismatch = errors.New("seg: label volume is not on the source grid")
+	// ErrInvalidOptions means an Options value cannot be written (a
+	// missing model version, a value too long for its VR).
+	ErrInvalidOptions = errors.New("seg: invalid options")
 	// ErrNotSegmentation means a file read back is not a binary DICOM SEG
 	// this package can decode.
 	ErrNotSegmentation = errors.New("seg: not a binary DICOM Segmentation")
@@ -75,3 +78,16 @@ func (e *ReadError) Error() string { return "seg: read: " + e.Reason }
 
 // Is reports whether target is ErrNotSegmentation.
 func (e *ReadError) Is(target error) bool { return target == ErrNotSegmentation }
+
+// OptionsError names the Options field and the rule it breaks.
+type OptionsError struct {
+	// Field is the Options field name.
+	Field string
+	// Rule says what was expected and what was found.
+	Rule string
+}
+
+func (e *OptionsError) Error() string { return "seg: Options." + e.Field + ": " + e.Rule }
+
+// Is reports whether target is ErrInvalidOptions.
+func (e *OptionsError) Is(target error) bool { return target == ErrInvalidOptions }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
 	"math/rand/v2"
 	"os"
 	"os/exec"
@@ -153,4 +154,24 @@ func BenchmarkPackBits(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(len(vox))*float64(b.N)/b.Elapsed().Seconds(), "voxels/s")
+}
+
+// BenchmarkEncode encodes a synthetic 512×512×128 study with a liver and a
+// tumor (the size of IRCAD 1.1) to io.Discard.
+func BenchmarkEncode(b *testing.B) {
+	src := synthSource(b, 512, 512, 128)
+	lv := sphereLabels(b, src.Geometry, false)
+	segs, err := NodeSegments("bench")
+	if err != nil {
+		b.Fatal(err)
+	}
+	opts := Options{ModelVersion: "bench", ContentTime: fixedTime}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		if _, err := Encode(context.Background(), io.Discard, src, lv, segs, opts); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(len(lv.Labels))*float64(b.N)/b.Elapsed().Seconds(), "voxels/s")
 }
