@@ -162,8 +162,9 @@ type Result struct {
 
 // frameRef is one frame to write: a segment on a source slice.
 type frameRef struct {
-	seg *Segment
-	z   int
+	seg    *Segment
+	member *[256]byte
+	z      int
 }
 
 // Encode writes to w a Part 10 DICOM SEG of labels, which must be on the
@@ -230,7 +231,7 @@ func Encode(ctx context.Context, w io.Writer, src Source, labels *volume.LabelVo
 				lo, hi = 0, nz-1
 			}
 			for z := lo; z <= hi; z++ {
-				frames = append(frames, frameRef{seg: s, z: z})
+				frames = append(frames, frameRef{seg: s, member: member, z: z})
 			}
 			sum.Frames = hi - lo + 1
 		}
@@ -249,7 +250,7 @@ func Encode(ctx context.Context, w io.Writer, src Source, labels *volume.LabelVo
 				return Result{}, fmt.Errorf("seg: encode: %w", err)
 			}
 		}
-		packBits(pixels, i*plane, labels.Labels[f.z*plane:(f.z+1)*plane], memberTable(f.seg.Labels))
+		packBits(pixels, i*plane, labels.Labels[f.z*plane:(f.z+1)*plane], f.member)
 	}
 
 	res.FrameOfReferenceUID = src.FrameOfReferenceUID

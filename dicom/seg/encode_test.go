@@ -275,6 +275,11 @@ func TestEncodeRefusesBadInput(t *testing.T) {
 			s.Slices[2].ImagePositionPatient[2] += 1
 			return s
 		}, wantErr: ErrInvalidSource},
+		{name: "duplicate slice", src: func(s Source) Source {
+			s.Slices = slices.Clone(s.Slices)
+			s.Slices[3].SOPInstanceUID = s.Slices[2].SOPInstanceUID
+			return s
+		}, wantErr: ErrInvalidSource},
 		{name: "foreign header element", src: func(s Source) Source {
 			s.Header = append(slices.Clone(s.Header), s.Header[0])
 			s.Header[len(s.Header)-1] = mustElement(t, "SOPInstanceUID")

@@ -199,9 +199,25 @@ func (s *Source) Validate() error {
 			}
 		}
 	}
+	type ref struct {
+		uid   string
+		frame int
+	}
+	seen := make(map[ref]int, len(s.Slices))
+	for z, sl := range s.Slices {
+		k := ref{sl.SOPInstanceUID, sl.FrameNumber}
+		if prev, dup := seen[k]; dup {
+			return fail("slices %d and %d are the same instance %s frame %d", prev, z, sl.SOPInstanceUID, sl.FrameNumber)
+		}
+		seen[k] = z
+	}
 	for _, e := range s.Header {
-		if e == nil || !CopiedTag(e.Tag) {
-			return fail("header element %v is not one of the Patient, General Study or Patient Study attributes the SEG copies", e)
+		// Name the tag only: a value could be a patient attribute.
+		if e == nil {
+			return fail("nil header element")
+		}
+		if !CopiedTag(e.Tag) {
+			return fail("header element %v is not one of the Patient, General Study or Patient Study attributes the SEG copies", e.Tag)
 		}
 	}
 	return nil
