@@ -171,8 +171,8 @@ type frameRef struct {
 // source grid, with one segment per entry of segments (each validated as
 // NewSegment does). Frames follow segment order, then source slice order.
 // Errors satisfy errors.Is against ErrInvalidOptions, ErrInvalidSource,
-// ErrInvalidSegment or ErrGeometryMismatch, or wrap the write or context
-// error.
+// ErrInvalidSegment, ErrGeometryMismatch or ErrEmpty (no segment has a
+// voxel), or wrap the write or context error.
 func Encode(ctx context.Context, w io.Writer, src Source, labels *volume.LabelVolume, segments []Segment, opts Options) (Result, error) {
 	opts = opts.withDefaults()
 	if err := opts.validate(); err != nil {
@@ -238,7 +238,7 @@ func Encode(ctx context.Context, w io.Writer, src Source, labels *volume.LabelVo
 		res.Segments = append(res.Segments, sum)
 	}
 	if len(frames) == 0 {
-		return Result{}, fmt.Errorf("seg: encode: %w", &SegmentError{Rule: "every segment is empty; a SEG needs at least one frame (NumberOfFrames >= 1), so there is nothing to store"})
+		return Result{}, fmt.Errorf("seg: encode series %s: %w", src.SeriesInstanceUID, ErrEmpty)
 	}
 	res.Frames = len(frames)
 

@@ -288,7 +288,7 @@ func TestEncodeRefusesBadInput(t *testing.T) {
 		{name: "no segments", segs: []Segment{}, wantErr: ErrInvalidSegment},
 		{name: "duplicate number", segs: []Segment{segs[0], segs[0]}, wantErr: ErrInvalidSegment},
 		{name: "gap in numbers", segs: []Segment{segs[1]}, wantErr: ErrInvalidSegment},
-		{name: "all empty", labels: shifted(func(g *volume.Geometry) {}), wantErr: ErrInvalidSegment},
+		{name: "all empty", labels: shifted(func(g *volume.Geometry) {}), wantErr: ErrEmpty},
 		{name: "no model version", opts: Options{ModelVersion: "-"}, wantErr: ErrInvalidOptions},
 		{name: "lower-case content label", opts: Options{ContentLabel: "mhpnet"}, wantErr: ErrInvalidOptions},
 		{name: "negative series number", opts: Options{SeriesNumber: -3}, wantErr: ErrInvalidOptions},

@@ -20,6 +20,10 @@ var (
 	// ErrInvalidOptions means an Options value cannot be written (a
 	// missing model version, a value too long for its VR).
 	ErrInvalidOptions = errors.New("seg: invalid options")
+	// ErrEmpty means every segment is empty: a SEG needs at least one
+	// frame, so there is nothing to store (the caller reports "nothing
+	// found" instead).
+	ErrEmpty = errors.New("seg: every segment is empty; a SEG needs at least one frame, so there is nothing to store")
 	// ErrNotSegmentation means a file read back is not a binary DICOM SEG
 	// this package can decode.
 	ErrNotSegmentation = errors.New("seg: not a binary DICOM Segmentation")
