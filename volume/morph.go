@@ -39,63 +39,100 @@ func checkLabels(op string, l *LabelVolume) error {
 
 // FillHoles returns a copy of mask where every background voxel that is
 // not 6-connected to the grid's border (a cavity enclosed in 3D) is set to
-// value. Voxels already non-zero keep their labels.
+// value. Voxels already non-zero keep their labels. The flood runs inside
+// the mask's bounding box plus one voxel only: background beyond it is
+// connected to the border anyway.
 func FillHoles(mask *LabelVolume, value uint8) (*LabelVolume, error) {
 	if err := checkLabels("fill holes", mask); err != nil {
 		return nil, err
 	}
-	nx, ny, nz := mask.Size[0], mask.Size[1], mask.Size[2]
 	out := &LabelVolume{Geometry: mask.Geometry, Labels: append([]uint8(nil), mask.Labels...)}
-	// outside marks background reached from the border.
-	outside := make([]bool, len(out.Labels))
-	var q []int32
-	push := func(i int) {
-		if out.Labels[i] == 0 && !outside[i] {
-			outside[i] = true
-			q = append(q, int32(i))
-		}
+	bb, ok := mask.BoundingBox()
+	if !ok {
+		return out, nil
 	}
-	for z := 0; z < nz; z++ {
-		for y := 0; y < ny; y++ {
-			if z == 0 || z == nz-1 || y == 0 || y == ny-1 {
-				for x := 0; x < nx; x++ {
-					push(mask.Index(x, y, z))
+	box := bb.Expand(mask.Geometry, [3]int{1, 1, 1})
+	bs := box.Size()
+	// A padded working copy: 1 foreground, 2 outside (padding and the
+	// background reached from the box's faces), 0 not reached yet. The
+	// padding stops the flood without bounds checks.
+	W, H, D := bs[0]+2, bs[1]+2, bs[2]+2
+	st := make([]uint8, W*H*D)
+	for i := range st {
+		st[i] = 2
+	}
+	for z := 0; z < bs[2]; z++ {
+		for y := 0; y < bs[1]; y++ {
+			src := mask.Labels[mask.Index(box.Min[0], box.Min[1]+y, box.Min[2]+z):][:bs[0]]
+			dst := st[1+W*((y+1)+H*(z+1)):][:bs[0]]
+			for x, v := range src {
+				if v != 0 {
+					dst[x] = 1
+				} else {
+					dst[x] = 0
 				}
-			} else {
-				push(mask.Index(0, y, z))
-				push(mask.Index(nx-1, y, z))
 			}
 		}
 	}
-	plane := nx * ny
-	for len(q) > 0 {
-		i := int(q[0])
-		q = q[1:]
-		x := i % nx
-		y := (i / nx) % ny
-		z := i / plane
-		if x > 0 {
-			push(i - 1)
-		}
-		if x < nx-1 {
-			push(i + 1)
-		}
-		if y > 0 {
-			push(i - nx)
-		}
-		if y < ny-1 {
-			push(i + nx)
-		}
-		if z > 0 {
-			push(i - plane)
-		}
-		if z < nz-1 {
-			push(i + plane)
+	var q []int32
+	seed := func(x, y, z int) {
+		i := x + W*(y+H*z)
+		if st[i] == 0 {
+			st[i] = 2
+			q = append(q, int32(i))
 		}
 	}
-	for i, o := range outside {
-		if !o && out.Labels[i] == 0 {
-			out.Labels[i] = value
+	for z := 1; z <= bs[2]; z++ {
+		for y := 1; y <= bs[1]; y++ {
+			if z == 1 || z == bs[2] || y == 1 || y == bs[1] {
+				for x := 1; x <= bs[0]; x++ {
+					seed(x, y, z)
+				}
+			} else {
+				seed(1, y, z)
+				seed(bs[0], y, z)
+			}
+		}
+	}
+	// Scanline flood: each popped seed fills its whole x-run, then seeds
+	// one voxel per unreached run on the four neighbouring rows, which
+	// keeps the stack near the size of the front instead of the volume.
+	rows := [4]int{-W, W, -W * H, W * H}
+	for len(q) > 0 {
+		i := int(q[len(q)-1])
+		q = q[:len(q)-1]
+		// The seed is already marked; extend its run both ways.
+		lo, hi := i, i
+		for st[lo-1] == 0 {
+			lo--
+			st[lo] = 2
+		}
+		for st[hi+1] == 0 {
+			hi++
+			st[hi] = 2
+		}
+		for _, r := range rows {
+			inRun := false
+			for j := lo + r; j <= hi+r; j++ {
+				if st[j] != 0 {
+					inRun = false
+				} else if !inRun {
+					st[j] = 2
+					q = append(q, int32(j))
+					inRun = true
+				}
+			}
+		}
+	}
+	for z := 0; z < bs[2]; z++ {
+		for y := 0; y < bs[1]; y++ {
+			src := st[1+W*((y+1)+H*(z+1)):][:bs[0]]
+			dst := out.Labels[mask.Index(box.Min[0], box.Min[1]+y, box.Min[2]+z):][:bs[0]]
+			for x, v := range src {
+				if v == 0 {
+					dst[x] = value
+				}
+			}
 		}
 	}
 	return out, nil

@@ -184,3 +184,23 @@ func TestResampleVolumeAndLabelsRoundTrip(t *testing.T) {
 		t.Fatalf("direction mismatch: err %v, want ErrGeometry", err)
 	}
 }
+
+func BenchmarkResample(b *testing.B) {
+	g := Geometry{Size: [3]int{512, 512, 120}, Spacing: [3]float64{0.7, 0.7, 1.6},
+		Direction: [3][3]float64{{1, 0, 0}, {0, 1, 0}, {0, 0, 1}}}
+	v, _ := NewVolume(g, 0)
+	for i := range v.HU {
+		v.HU[i] = int16(i % 1700)
+	}
+	coarse, _ := v.Resample([3]float64{2.5, 2.5, 2.5})
+	b.Run("CT-to-2.5mm", func(b *testing.B) {
+		benchLoop(b, g.Len(), func() error { _, err := v.Resample([3]float64{2.5, 2.5, 2.5}); return err })
+	})
+	b.Run("2.5mm-back-to-CT", func(b *testing.B) {
+		benchLoop(b, g.Len(), func() error { _, err := coarse.ResampleTo(g, false); return err })
+	})
+	labels := coarse.Threshold(800, 1)
+	b.Run("labels-2.5mm-back-to-CT", func(b *testing.B) {
+		benchLoop(b, g.Len(), func() error { _, err := labels.ResampleTo(g); return err })
+	})
+}
