@@ -24,6 +24,23 @@ import (
 // maxNesting bounds sequence nesting; real objects nest a few levels.
 const maxNesting = 32
 
+// maxDeflateRatio bounds how much a deflated data set may inflate
+// (inflated ≤ max(1 MiB, 128 × compressed)): CT compresses 2-4:1 and a
+// mostly empty mask some 100:1, while a deflate bomb reaches 1000:1.
+const maxDeflateRatio = 128
+
+// DefaultMaxElements bounds the elements (at every nesting level) of one
+// object. A CT slice has a few hundred; an Enhanced CT some 20-60 per frame.
+// Each element costs the parser microseconds and hundreds of bytes, so the
+// bound keeps a small hostile object from costing seconds and megabytes.
+const DefaultMaxElements = 1 << 18
+
+// limits bound the structure check.
+type limits struct {
+	maxInflated int64
+	maxElements int
+}
+
 var errNotPart10 = errors.New("not a DICOM Part 10 file: no \"DICM\" prefix at byte 128")
 
 // structure is what the check learns on the way.
@@ -39,13 +56,14 @@ type structure struct {
 }
 
 // checkStructure verifies the element structure of the Part 10 object in b.
-// Deflated data sets are inflated (at most maxInflated bytes) and checked too.
-func checkStructure(b []byte, maxInflated int64) (structure, error) {
+// Deflated data sets are inflated (within lim.maxInflated and
+// maxDeflateRatio) and checked too.
+func checkStructure(b []byte, lim limits) (structure, error) {
 	var st structure
 	if len(b) < 132 || string(b[128:132]) != "DICM" {
 		return st, errNotPart10
 	}
-	w := &walker{b: b, pos: 132, bo: binary.LittleEndian}
+	w := &walker{b: b, pos: 132, bo: binary.LittleEndian, maxElements: lim.maxElements}
 	ts, err := w.meta()
 	if err != nil {
 		return st, fmt.Errorf("file meta information: %w", err)
@@ -64,7 +82,8 @@ func checkStructure(b []byte, maxInflated int64) (structure, error) {
 	case ExplicitVRBigEndian:
 		w = &walker{b: ds, bo: binary.BigEndian}
 	case DeflatedExplicitVRLittleEndian:
-		inflated, err := inflate(ds, maxInflated)
+		max := min(lim.maxInflated, max(1<<20, maxDeflateRatio*int64(len(ds))))
+		inflated, err := inflate(ds, max)
 		if err != nil {
 			return st, err
 		}
@@ -72,6 +91,7 @@ func checkStructure(b []byte, maxInflated int64) (structure, error) {
 	default: // explicit little endian, including every encapsulated syntax
 		w = &walker{b: ds, bo: binary.LittleEndian}
 	}
+	w.maxElements = lim.maxElements
 	st.DataSetBytes = int64(len(w.b))
 	w.pixelBytes, w.pixelItems = -1, -1
 	if err := w.elements(len(w.b), 0, true); err != nil {
@@ -105,6 +125,8 @@ type walker struct {
 	// pixelBytes and pixelItems describe the top-level Pixel Data; items
 	// counts raw items walked so far.
 	pixelBytes, pixelItems, items int64
+	// nElements counts element headers read, up to maxElements (0: no bound).
+	nElements, maxElements int
 }
 
 type header struct {
@@ -162,6 +184,10 @@ func (w *walker) header(end int) (header, error) {
 	var h header
 	if end-w.pos < 4 {
 		return h, fmt.Errorf("truncated element tag at byte %d", w.pos)
+	}
+	w.nElements++
+	if w.maxElements > 0 && w.nElements > w.maxElements {
+		return h, fmt.Errorf("more than %d elements (at byte %d)", w.maxElements, w.pos)
 	}
 	h.tag = tag.Tag{Group: w.bo.Uint16(w.b[w.pos:]), Element: w.bo.Uint16(w.b[w.pos+2:])}
 	w.pos += 4

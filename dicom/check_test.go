@@ -101,6 +101,7 @@ func hostileObjects(t testing.TB) []struct {
 		}(), "group length 1073741824 exceeds"},
 		{"not Part 10", []byte("just some text, not DICOM at all"), "not a DICOM Part 10 file"},
 		{"deflate bomb", part10(DeflatedExplicitVRLittleEndian, deflated(t, make([]byte, 3<<20))), "inflates beyond 1048576 bytes"},
+		{"2000 empty elements", part10(ExplicitVRLittleEndian, make([]byte, 8*2000)), "more than 1000 elements"},
 	}
 }
 
@@ -109,12 +110,12 @@ func hostileObjects(t testing.TB) []struct {
 func TestCheckStructureHostile(t *testing.T) {
 	for _, tc := range hostileObjects(t) {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := checkStructure(tc.data, 1<<20)
+			_, err := checkStructure(tc.data, limits{maxInflated: 1 << 20, maxElements: 1000})
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("err = %v, want %q", err, tc.want)
 			}
 			// And through the public path: a typed refusal, recorded as a skip.
-			b := NewSeriesBuilder(Options{MaxInstanceBytes: 1 << 20})
+			b := NewSeriesBuilder(Options{MaxInstanceBytes: 1 << 20, MaxElements: 1000})
 			if err := b.AddReader(t.Context(), "hostile", bytes.NewReader(tc.data)); err != nil {
 				t.Fatal(err)
 			}
@@ -148,7 +149,7 @@ func TestCheckStructureValid(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			st, err := checkStructure(tc.data, 1<<20)
+			st, err := checkStructure(tc.data, limits{maxInflated: 1 << 20, maxElements: 1000})
 			if tc.wantErr != nil {
 				if !errors.Is(err, tc.wantErr) {
 					t.Fatalf("err = %v, want %v", err, tc.wantErr)

@@ -50,7 +50,9 @@ func FuzzReadInstance(f *testing.F) {
 }
 
 func readFuzz(t *testing.T, data []byte) {
-	b := NewSeriesBuilder(Options{MaxInstanceBytes: 64 << 20})
+	// Smaller bounds than the defaults keep each run short; the defaults
+	// only scale the same linear costs.
+	b := NewSeriesBuilder(Options{MaxInstanceBytes: 16 << 20, MaxElements: 1 << 14})
 	if err := b.AddReader(context.Background(), "fuzz", bytes.NewReader(data)); err != nil {
 		t.Fatalf("AddReader on a bytes.Reader: %v", err)
 	}
@@ -63,7 +65,7 @@ func readFuzz(t *testing.T, data []byte) {
 	for _, s := range sc.Series {
 		limit := len(data)
 		if s.TransferSyntaxUID == DeflatedExplicitVRLittleEndian {
-			limit = 64 << 20 // inflated size, bounded by MaxInstanceBytes
+			limit = 16 << 20 // inflated size, bounded by MaxInstanceBytes
 		}
 		if n := s.Geometry.Len(); n > limit {
 			t.Fatalf("geometry %v has %d voxels from %d input bytes", s.Geometry.Size, n, len(data))

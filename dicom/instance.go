@@ -70,7 +70,7 @@ type object struct {
 // data is kept (raw) in o.pixels; otherwise it is skipped. An error with a
 // non-nil object means the object was identified but cannot be used.
 func parseObject(b []byte, path string, withPixels bool, opts Options) (*object, error) {
-	st, err := checkStructure(b, opts.maxInstanceBytes())
+	st, err := checkStructure(b, limits{maxInflated: opts.maxInstanceBytes(), maxElements: opts.maxElements()})
 	if err != nil {
 		var ts ErrUnsupportedTransferSyntax
 		if errors.As(err, &ts) {

@@ -36,6 +36,9 @@ type Options struct {
 	Decoders Decoders
 	// MaxInstanceBytes bounds one instance; 0 means DefaultMaxInstanceBytes.
 	MaxInstanceBytes int64
+	// MaxElements bounds the elements of one instance; 0 means
+	// DefaultMaxElements.
+	MaxElements int
 	// ExpectedFrames, when known (e.g. NumberOfSeriesRelatedInstances from
 	// QIDO-RS), lets SeriesBuilder.AddReader reserve the series buffer once.
 	ExpectedFrames int
@@ -46,6 +49,13 @@ func (o Options) maxInstanceBytes() int64 {
 		return o.MaxInstanceBytes
 	}
 	return DefaultMaxInstanceBytes
+}
+
+func (o Options) maxElements() int {
+	if o.MaxElements > 0 {
+		return o.MaxElements
+	}
+	return DefaultMaxElements
 }
 
 // Series is one CT series ready to become a volume.
