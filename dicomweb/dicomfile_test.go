@@ -100,3 +100,28 @@ func parsePart10Header(t testing.TB, b []byte) part10Header {
 	}
 	return part10Header{get(tag.StudyInstanceUID), get(tag.SeriesInstanceUID), get(tag.SOPInstanceUID)}
 }
+
+// minimalPart10 writes a Part 10 file holding only its SOP class and
+// instance UIDs (no study, series or patient).
+func minimalPart10(t testing.TB, sopClass, sopInstance string) []byte {
+	t.Helper()
+	mk := func(tg tag.Tag, v any) *dicom.Element {
+		e, err := dicom.NewElement(tg, v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return e
+	}
+	ds := dicom.Dataset{Elements: []*dicom.Element{
+		mk(tag.MediaStorageSOPClassUID, []string{sopClass}),
+		mk(tag.MediaStorageSOPInstanceUID, []string{sopInstance}),
+		mk(tag.TransferSyntaxUID, []string{"1.2.840.10008.1.2.1"}),
+		mk(tag.SOPClassUID, []string{sopClass}),
+		mk(tag.SOPInstanceUID, []string{sopInstance}),
+	}}
+	var buf bytes.Buffer
+	if err := dicom.Write(&buf, ds); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}

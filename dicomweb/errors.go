@@ -176,6 +176,9 @@ func (e *StoreError) Error() string {
 		}
 		fmt.Fprintf(&b, "; %s: %s", f.SOPInstanceUID, f.FailureReason)
 	}
+	if r.Message != "" {
+		fmt.Fprintf(&b, "; %s", r.Message)
+	}
 	return b.String()
 }
 

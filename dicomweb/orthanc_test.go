@@ -348,6 +348,15 @@ func TestOrthancSTOW(t *testing.T) {
 		t.Errorf("junk: %+v, %v", bad, err)
 	}
 	t.Logf("junk instance: %v", err)
+
+	// a SEG without Study, Series and Patient IDs: Orthanc answers 400
+	// with FailedSOPSequence, FailureReason 0xC000 (TOOLCHAIN.md §5)
+	minimal := minimalPart10(t, "1.2.840.10008.5.1.4.1.1.66.4", "2.25.31415926535897932384626433832795")
+	refused, err := c.Store(t.Context(), "", BytesUpload("minimal", minimal))
+	if !errors.Is(err, ErrStoreFailed) || refused == nil || refused.Outcome != Refused || refused.StatusCode != 400 ||
+		len(refused.Failed) != 1 || refused.Failed[0].FailureReason != CannotUnderstand {
+		t.Errorf("minimal SEG: %+v, %v; want Refused with FailureReason 0xC000", refused, err)
+	}
 	// and the SEG comes back through WADO-RS unchanged
 	var pix []byte
 	if _, err := c.RetrieveSeries(t.Context(), study, series[0].SeriesInstanceUID, func(p *Part) error {

@@ -109,6 +109,9 @@ type StoreResult struct {
 	RetrieveURL string
 	Referenced  []StoredInstance
 	Failed      []FailedInstance
+	// Message is the server's explanation when a refusal came without
+	// DICOM JSON.
+	Message string
 }
 
 // Upload is one instance to store: its Part 10 bytes, opened afresh for
@@ -183,21 +186,27 @@ func (c *Client) Store(ctx context.Context, studyUID string, instances ...Upload
 	}
 	defer resp.Body.Close()
 	var ds Dataset
+	var message string
 	if resp.StatusCode != http.StatusNoContent {
-		all, err := DecodeDatasets(resp.Body, c.opts.MaxJSONBytes)
+		body, err := readLimited(resp.Body, c.opts.MaxJSONBytes)
 		if err != nil {
-			if resp.StatusCode == http.StatusBadRequest || resp.StatusCode == http.StatusConflict {
-				// an error answer without DICOM JSON: keep the status
-				all = nil
-			} else {
+			return nil, fmt.Errorf("dicomweb: STOW-RS %s answer: %w", path, err)
+		}
+		all, err := ParseDatasets(body)
+		if err != nil {
+			if resp.StatusCode != http.StatusBadRequest && resp.StatusCode != http.StatusConflict {
 				return nil, fmt.Errorf("dicomweb: STOW-RS %s answer: %w", path, err)
 			}
+			// an error answer without DICOM JSON (Orthanc's own JSON
+			// error): keep its explanation
+			message = errorMessage(body)
 		}
 		if len(all) > 0 {
 			ds = all[0]
 		}
 	}
 	res := storeResult(resp.StatusCode, ds)
+	res.Message = message
 	switch res.Outcome {
 	case Stored, StoredWithWarnings:
 		return res, nil
