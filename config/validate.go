@@ -125,7 +125,8 @@ func (v *validator) validate(c *Config) {
 		v.add("intake.nats.subject", "%q must be a literal NATS subject", in.NATS.Subject)
 	}
 	if in.Webhook.Enabled {
-		if !in.Webhook.Token.IsSet() && !in.Webhook.HMACSecret.IsSet() {
+		configured := func(s Secret) bool { return s.IsSet() || s.File != "" || s.Env != "" }
+		if !configured(in.Webhook.Token) && !configured(in.Webhook.HMACSecret) {
 			v.add("intake.webhook", "enabled without a secret: set token or hmac_secret ({file: PATH} or {env: NAME}); the webhook never accepts unauthenticated requests")
 		}
 		if in.Webhook.Token.IsSet() && len(in.Webhook.Token.Value()) < 16 {
