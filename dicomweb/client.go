@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -157,7 +158,7 @@ func encodeQuery(v url.Values) string {
 	for k := range v {
 		keys = append(keys, k)
 	}
-	sortStrings(keys)
+	slices.Sort(keys)
 	var b strings.Builder
 	for _, k := range keys {
 		for _, val := range v[k] {
@@ -200,16 +201,8 @@ func (c *Client) redactedURL(r *request) string {
 	for k := range r.query {
 		keys = append(keys, k)
 	}
-	return s + "?" + strings.Join(sortStrings(keys), "&")
-}
-
-func sortStrings(s []string) []string {
-	for i := 1; i < len(s); i++ {
-		for j := i; j > 0 && s[j] < s[j-1]; j-- {
-			s[j], s[j-1] = s[j-1], s[j]
-		}
-	}
-	return s
+	slices.Sort(keys)
+	return s + "?" + strings.Join(keys, "&")
 }
 
 // do sends r, retrying transient failures, and returns an answer whose
@@ -265,14 +258,34 @@ func (c *Client) do(ctx context.Context, r *request) (*http.Response, error) {
 		}
 		c.log.Info("retrying DICOMweb request", zap.String("method", r.method), zap.String("url", c.redactedURL(r)),
 			zap.Int("attempt", attempt), zap.Duration("wait", wait), zap.Error(final))
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return nil, fmt.Errorf("dicomweb: %s %s: %w (while waiting to retry after: %v)", r.method, c.redactedURL(r), context.Cause(ctx), final)
-		case <-t.C:
+		if err := sleep(ctx, wait); err != nil {
+			return nil, fmt.Errorf("dicomweb: %s %s: %w (while waiting to retry after: %v)", r.method, c.redactedURL(r), err, final)
 		}
 	}
+}
+
+// sleep waits d or until ctx ends (then it returns the cause).
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	case <-t.C:
+		return nil
+	}
+}
+
+// retryBroken tells whether a body that broke while being read (after a
+// successful status) is worth asking for again, and waits the back-off.
+func (c *Client) retryBroken(ctx context.Context, attempt int, url string, err error) bool {
+	if ctx.Err() != nil || attempt >= c.opts.Retry.MaxAttempts || !(errors.Is(err, ErrTruncated) || errors.Is(err, ErrTimeout)) {
+		return false
+	}
+	wait := c.backoff(attempt)
+	c.log.Info("retrying a DICOMweb answer that broke while being read", zap.String("url", url),
+		zap.Int("attempt", attempt), zap.Duration("wait", wait), zap.Error(err))
+	return sleep(ctx, wait) == nil
 }
 
 // backoff is the wait after the given (1-based) failed attempt:
@@ -417,7 +430,7 @@ func (b *watchedBody) Read(p []byte) (int, error) {
 			return n, cause
 		}
 		if errors.Is(err, io.ErrUnexpectedEOF) {
-			return n, &MultipartError{Part: -1, Reason: "connection closed before the end of the body", Truncated: true, Err: err}
+			return n, fmt.Errorf("%w: connection closed before the end of the body: %w", ErrTruncated, err)
 		}
 	}
 	return n, err
@@ -472,10 +485,4 @@ func errorMessage(b []byte) string {
 		s = s[:200] + "…"
 	}
 	return strings.TrimSpace(s)
-}
-
-// closeBody drains a little and closes, so the connection can be reused.
-func closeBody(rc io.ReadCloser) {
-	_, _ = io.CopyN(io.Discard, rc, 64<<10)
-	rc.Close()
 }

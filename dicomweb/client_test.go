@@ -346,6 +346,34 @@ func TestConnectionRefused(t *testing.T) {
 	}
 }
 
+// TestTruncatedJSONRetried: a QIDO answer cut short (Content-Length not
+// reached) is asked for again; one that stays short is ErrTruncated.
+func TestTruncatedJSONRetried(t *testing.T) {
+	for _, always := range []bool{false, true} {
+		srv, calls := countingServer(t, func(n int, w http.ResponseWriter, r *http.Request) {
+			body := `[{"0020000D":{"vr":"UI","Value":["1.2.3"]}}]`
+			if n == 1 || always {
+				w.Header().Set("Content-Length", fmt.Sprint(len(body)))
+				io.WriteString(w, body[:10])
+				w.(http.Flusher).Flush()
+				panic(http.ErrAbortHandler)
+			}
+			io.WriteString(w, body)
+		})
+		c := newTestClient(t, srv.URL, Options{})
+		st, err := c.SearchStudies(t.Context(), Query{})
+		if always {
+			if !errors.Is(err, ErrTruncated) || calls.Load() != 3 {
+				t.Errorf("always short: %v after %d requests, want ErrTruncated after 3", err, calls.Load())
+			}
+			continue
+		}
+		if err != nil || len(st) != 1 || calls.Load() != 2 {
+			t.Errorf("short once: %v, %v after %d requests", st, err, calls.Load())
+		}
+	}
+}
+
 // TestConnectionDropThenOK: a server that hangs up on the first request is
 // retried.
 func TestConnectionDropThenOK(t *testing.T) {

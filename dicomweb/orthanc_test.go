@@ -39,7 +39,7 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-func orthanc(t *testing.T) *orthanctest.Server {
+func orthanc(t testing.TB) *orthanctest.Server {
 	t.Helper()
 	sharedOrthanc.once.Do(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -52,7 +52,7 @@ func orthanc(t *testing.T) *orthanctest.Server {
 	return sharedOrthanc.srv
 }
 
-func orthancClient(t *testing.T) *Client {
+func orthancClient(t testing.TB) *Client {
 	t.Helper()
 	c, err := New(Options{BaseURL: orthanc(t).DICOMwebURL(), UserAgent: "mhpnet-node/test"})
 	if err != nil {
@@ -69,7 +69,7 @@ type uploadedSeries struct {
 }
 
 // upload stores every file of dir once per test binary.
-func upload(t *testing.T, dir string) *uploadedSeries {
+func upload(t testing.TB, dir string) *uploadedSeries {
 	t.Helper()
 	srv := orthanc(t)
 	sharedOrthanc.mu.Lock()
@@ -447,4 +447,22 @@ func TestOrthancGDCMTranscoding(t *testing.T) {
 	if res.Fallback || got.TransferSyntaxUID != ExplicitVRLittleEndian || string(got.Pixels) != string(want) {
 		t.Errorf("GDCM transcoding: %+v, syntax %s, pixels equal %v", res, got.TransferSyntaxUID, string(got.Pixels) == string(want))
 	}
+}
+
+// BenchmarkOrthancRetrieveSeries measures WADO-RS throughput of the IRCAD
+// 1.1 series (129 slices, 67.8 MB) from a local Orthanc, parts discarded.
+func BenchmarkOrthancRetrieveSeries(b *testing.B) {
+	u := upload(b, testdata.CT(b, "ircadb/3Dircadb1.1/PATIENT_DICOM"))
+	c := orthancClient(b)
+	var bytes int64
+	b.ReportAllocs()
+	for b.Loop() {
+		res, err := c.RetrieveSeries(b.Context(), u.StudyInstanceUID, u.SeriesInstanceUID, func(p *Part) error { return nil })
+		if err != nil {
+			b.Fatal(err)
+		}
+		bytes = res.Bytes
+	}
+	b.SetBytes(bytes)
+	b.ReportMetric(float64(b.N*len(u.Files))/b.Elapsed().Seconds(), "instances/s")
 }

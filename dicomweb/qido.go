@@ -336,13 +336,19 @@ func (c *Client) search(ctx context.Context, path string, q Query) ([]Dataset, e
 // getJSON GETs an application/dicom+json array.
 func (c *Client) getJSON(ctx context.Context, path string, v url.Values) ([]Dataset, error) {
 	r := &request{method: http.MethodGet, path: path, query: v, header: http.Header{"Accept": {"application/dicom+json"}}}
-	resp, err := c.do(ctx, r)
-	if err != nil {
-		return nil, err
+	for attempt := 1; ; attempt++ {
+		resp, err := c.do(ctx, r)
+		if err != nil {
+			return nil, err
+		}
+		if resp.StatusCode == http.StatusNoContent {
+			resp.Body.Close()
+			return nil, nil
+		}
+		ds, err := DecodeDatasets(resp.Body, c.opts.MaxJSONBytes)
+		resp.Body.Close()
+		if err == nil || !c.retryBroken(ctx, attempt, c.redactedURL(r), err) {
+			return ds, err
+		}
 	}
-	defer resp.Body.Close()
-	if resp.StatusCode == http.StatusNoContent {
-		return nil, nil
-	}
-	return DecodeDatasets(resp.Body, c.opts.MaxJSONBytes)
 }

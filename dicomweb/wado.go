@@ -7,7 +7,6 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"time"
 
 	"go.uber.org/zap"
 )
@@ -158,19 +157,8 @@ func (c *Client) retrieve(ctx context.Context, path string, fn PartFunc) (Retrie
 		}
 		// A body that broke before any part reached fn can be asked for
 		// again; after that the caller holds partial results.
-		if res.Parts > 0 || ctx.Err() != nil || attempt >= c.opts.Retry.MaxAttempts ||
-			!(errors.Is(err, ErrTruncated) || errors.Is(err, ErrTimeout)) {
+		if res.Parts > 0 || !c.retryBroken(ctx, attempt, c.redactedURL(r), err) {
 			return res, err
-		}
-		wait := c.backoff(attempt)
-		c.log.Info("retrying a WADO-RS body that broke before its first part", zap.String("url", c.redactedURL(r)),
-			zap.Int("attempt", attempt), zap.Duration("wait", wait), zap.Error(err))
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return res, fmt.Errorf("%w (while waiting to retry after: %v)", context.Cause(ctx), err)
-		case <-t.C:
 		}
 	}
 }
