@@ -17,6 +17,7 @@ import (
 // StableAge and a Lua OnStableStudy that posts the study to an HTTP
 // endpoint (TOOLCHAIN.md §5 measured 3.2 s with StableAge 2).
 func TestLuaWebhook(t *testing.T) {
+	t.Parallel()
 	got := make(chan map[string]string, 1)
 	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		b, _ := io.ReadAll(r.Body)

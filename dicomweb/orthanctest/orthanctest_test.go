@@ -17,6 +17,7 @@ import (
 // starts a second Orthanc on the same folder: the SQLite lock must be
 // released (Stop waits for the exit) and the instance still be there.
 func TestStartUploadRestart(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	s := Start(t, Options{Dir: dir})
 	var sys struct {
@@ -67,6 +68,7 @@ func TestStartUploadRestart(t *testing.T) {
 }
 
 func TestLaunchOwnDirRemoved(t *testing.T) {
+	t.Parallel()
 	s, err := Launch(t.Context(), Options{StableAge: 1, LuaScripts: []string{"function OnStableStudy(id, tags, meta) end\n"}})
 	if err != nil {
 		t.Fatal(err)
@@ -111,6 +113,7 @@ func TestMissingOrthanc(t *testing.T) {
 // TestBadConfigFailsFast: a Lua syntax error makes Orthanc exit; Launch
 // must report it with the log, not wait for the deadline.
 func TestBadConfigFailsFast(t *testing.T) {
+	t.Parallel()
 	start := time.Now()
 	_, err := Launch(t.Context(), Options{LuaScripts: []string{"this is not lua("}, StartTimeout: 20 * time.Second})
 	if !errors.Is(err, ErrStart) {
