@@ -36,15 +36,15 @@ type FailureCode uint16
 
 // Known failure reasons.
 const (
-	ProcessingFailure            FailureCode = 0x0110
-	DuplicateSOPInstance         FailureCode = 0x0111
-	NoSuchObjectInstance         FailureCode = 0x0112
-	ClassInstanceConflict        FailureCode = 0x0119
-	ReferencedSOPClassNotSupport FailureCode = 0x0122
-	OutOfResources               FailureCode = 0xA700
-	DataSetDoesNotMatchSOPClass  FailureCode = 0xA900
-	CannotUnderstand             FailureCode = 0xC000
-	TransferSyntaxNotSupported   FailureCode = 0xC122
+	ProcessingFailure           FailureCode = 0x0110
+	DuplicateSOPInstance        FailureCode = 0x0111
+	NoSuchObjectInstance        FailureCode = 0x0112
+	ClassInstanceConflict       FailureCode = 0x0119
+	SOPClassNotSupported        FailureCode = 0x0122
+	OutOfResources              FailureCode = 0xA700
+	DataSetDoesNotMatchSOPClass FailureCode = 0xA900
+	CannotUnderstand            FailureCode = 0xC000
+	TransferSyntaxNotSupported  FailureCode = 0xC122
 )
 
 // String names the code and gives it in hex, e.g. "0xC000 cannot understand".
@@ -52,7 +52,7 @@ func (f FailureCode) String() string {
 	name := map[FailureCode]string{
 		ProcessingFailure: "processing failure", DuplicateSOPInstance: "duplicate SOP instance",
 		NoSuchObjectInstance: "no such object instance", ClassInstanceConflict: "class-instance conflict",
-		ReferencedSOPClassNotSupport: "SOP class not supported", OutOfResources: "out of resources",
+		SOPClassNotSupported: "SOP class not supported", OutOfResources: "out of resources",
 		DataSetDoesNotMatchSOPClass: "data set does not match SOP class", CannotUnderstand: "cannot understand",
 		TransferSyntaxNotSupported: "transfer syntax not supported",
 	}[f]
