@@ -87,6 +87,13 @@ type LiverConfig struct {
 	// position relative to the body outline of each slice.
 	PositionChannels bool    `json:"position_channels"`
 	Threshold        float32 `json:"threshold"`
+	// RefineLowHU and RefineHighHU (relative to the case's liver parenchyma
+	// median; both 0 disables) refine the boundary at full resolution: in
+	// the band of one coarse voxel around the coarse boundary, liver voxels
+	// whose in-plane 3×3 mean HU falls outside [median+Low, median+High]
+	// (fat, air, bowel content, bone) are removed.
+	RefineLowHU  float32 `json:"refine_low_hu"`
+	RefineHighHU float32 `json:"refine_high_hu"`
 	// MinVolumeML and MaxVolumeML bound a plausible liver; outside, the
 	// result carries FlagLiverVolume.
 	MinVolumeML float64 `json:"min_volume_ml"`
@@ -112,6 +119,11 @@ type TumorConfig struct {
 	SpacingMM float64  `json:"spacing_mm"`
 	MarginMM  float64  `json:"margin_mm"`
 	Window    HUWindow `json:"window"`
+	// MaskOutside replaces the CT outside the liver mask by the parenchyma
+	// median before the network and the Hessian see it, so that the liver
+	// edge against fat does not look like a dark blob and the stage does not
+	// depend on the anatomy around the liver.
+	MaskOutside bool `json:"mask_outside"`
 	// UseHessian adds the Hessian response as the second input channel.
 	UseHessian bool          `json:"use_hessian"`
 	Hessian    HessianConfig `json:"hessian"`
@@ -164,6 +176,8 @@ func DefaultConfig() Config {
 			Window:           HUWindow{Low: -200, High: 300, Center: 100, Scale: 100},
 			PositionChannels: true,
 			Threshold:        0.5,
+			RefineLowHU:      -70,
+			RefineHighHU:     100,
 			MinVolumeML:      700,
 			MaxVolumeML:      4000,
 		},
@@ -174,10 +188,11 @@ func DefaultConfig() Config {
 				{Out: 16, Kernel: 3, Dilation: 2},
 				{Out: 16, Kernel: 3, Dilation: 1},
 			}},
-			SpacingMM:  2,
-			MarginMM:   10,
-			Window:     HUWindow{Low: -150, High: 100, Center: 0, Scale: 50, RelativeToLiver: true},
-			UseHessian: true,
+			SpacingMM:   2,
+			MarginMM:    10,
+			MaskOutside: true,
+			Window:      HUWindow{Low: -150, High: 100, Center: 0, Scale: 50, RelativeToLiver: true},
+			UseHessian:  true,
 			Hessian: HessianConfig{
 				SigmasMM:   []float64{2, 3, 5, 8, 12, 16},
 				Dark:       true,

@@ -64,6 +64,12 @@ func newGridLayout(src volume.Geometry, b box, spacingMM float64) *grid {
 // source voxel contributes to the grid voxel containing its centre), which
 // also averages out CT noise.
 func downsampleHU(v *volume.Volume, b box, spacingMM float64) *grid {
+	return downsampleHUMasked(v, b, spacingMM, nil, 0)
+}
+
+// downsampleHUMasked is downsampleHU with every source voxel outside mask
+// (zero) read as fill instead of its HU; a nil mask reads every voxel.
+func downsampleHUMasked(v *volume.Volume, b box, spacingMM float64, mask []uint8, fill float32) *grid {
 	g := newGridLayout(v.Geometry, b, spacingMM)
 	cnt := make([]float32, g.len())
 	mapAxis := func(a int) []int {
@@ -85,9 +91,22 @@ func downsampleHU(v *volume.Volume, b box, spacingMM float64) *grid {
 			gy := my[y-b.lo[1]]
 			row := v.HU[nx*(y+ny*z):]
 			base := g.size[0] * (gy + g.size[1]*gz)
+			if mask == nil {
+				for x := b.lo[0]; x < b.hi[0]; x++ {
+					i := base + mx[x-b.lo[0]]
+					g.data[i] += float32(row[x])
+					cnt[i]++
+				}
+				continue
+			}
+			mrow := mask[nx*(y+ny*z):]
 			for x := b.lo[0]; x < b.hi[0]; x++ {
 				i := base + mx[x-b.lo[0]]
-				g.data[i] += float32(row[x])
+				if mrow[x] != 0 {
+					g.data[i] += float32(row[x])
+				} else {
+					g.data[i] += fill
+				}
 				cnt[i]++
 			}
 		}
@@ -179,25 +198,59 @@ func (g *grid) toGrid(a int, src float64) float64 {
 // (a full-size source mask) as value val. Voxels where gate (a grid-sized
 // mask, may be nil) is zero at the nearest grid voxel are skipped.
 func (g *grid) upsampleThreshold(src volume.Geometry, b box, thr float32, dst []uint8, val uint8, gate []uint8) {
-	gx := make([]float64, b.hi[0]-b.lo[0])
-	for x := range gx {
-		gx[x] = g.toGrid(0, float64(x+b.lo[0]))
+	type tap struct {
+		i0, i1, near int
+		f            float32
 	}
+	taps := func(a int) []tap {
+		t := make([]tap, b.hi[a]-b.lo[a])
+		n := g.size[a]
+		for k := range t {
+			v := g.toGrid(a, float64(k+b.lo[a]))
+			switch {
+			case v <= 0:
+				t[k] = tap{0, 0, 0, 0}
+			case v >= float64(n-1):
+				t[k] = tap{n - 1, n - 1, n - 1, 0}
+			default:
+				i := int(v)
+				t[k] = tap{i, i + 1, nearest(v, n), float32(v - float64(i))}
+			}
+		}
+		return t
+	}
+	tx, ty, tz := taps(0), taps(1), taps(2)
 	nx, ny := src.Size[0], src.Size[1]
+	gx, gxy := g.size[0], g.size[0]*g.size[1]
+	d := g.data
 	for z := b.lo[2]; z < b.hi[2]; z++ {
-		fz := g.toGrid(2, float64(z))
+		cz := tz[z-b.lo[2]]
 		for y := b.lo[1]; y < b.hi[1]; y++ {
-			fy := g.toGrid(1, float64(y))
+			cy := ty[y-b.lo[1]]
 			row := dst[nx*(y+ny*z):]
+			r00 := d[cy.i0*gx+cz.i0*gxy:]
+			r10 := d[cy.i1*gx+cz.i0*gxy:]
+			r01 := d[cy.i0*gx+cz.i1*gxy:]
+			r11 := d[cy.i1*gx+cz.i1*gxy:]
 			for x := b.lo[0]; x < b.hi[0]; x++ {
-				fx := gx[x-b.lo[0]]
-				if gate != nil {
-					ix, iy, iz := nearest(fx, g.size[0]), nearest(fy, g.size[1]), nearest(fz, g.size[2])
-					if gate[g.index(ix, iy, iz)] == 0 {
-						continue
-					}
+				cx := tx[x-b.lo[0]]
+				if gate != nil && gate[cx.near+gx*cy.near+gxy*cz.near] == 0 {
+					continue
 				}
-				if g.sample(fx, fy, fz) >= thr {
+				a00, b00 := r00[cx.i0], r00[cx.i1]
+				a10, b10 := r10[cx.i0], r10[cx.i1]
+				a01, b01 := r01[cx.i0], r01[cx.i1]
+				a11, b11 := r11[cx.i0], r11[cx.i1]
+				if a00 < thr && b00 < thr && a10 < thr && b10 < thr && a01 < thr && b01 < thr && a11 < thr && b11 < thr {
+					continue
+				}
+				c00 := a00 + (b00-a00)*cx.f
+				c10 := a10 + (b10-a10)*cx.f
+				c01 := a01 + (b01-a01)*cx.f
+				c11 := a11 + (b11-a11)*cx.f
+				c0 := c00 + (c10-c00)*cy.f
+				c1 := c01 + (c11-c01)*cy.f
+				if c0+(c1-c0)*cz.f >= thr {
 					row[x] = val
 				}
 			}

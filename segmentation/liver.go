@@ -105,6 +105,9 @@ func segmentLiver(ctx context.Context, cfg LiverConfig, net *nn.Net, v *volume.V
 	res.mask = make([]uint8, v.Len())
 	ag.upsampleThreshold(v.Geometry, sb, thr, res.mask, 1, nil)
 	cleanBox(res.mask, v.Size, sb, 1, 0, true)
+	if cfg.RefineLowHU != 0 || cfg.RefineHighHU != 0 {
+		refineLiver(v, res.mask, sb, ct, mask, cfg.RefineLowHU, cfg.RefineHighHU)
+	}
 	n := countNonzero(res.mask)
 	res.volumeML = float64(n) * v.VoxelVolumeML()
 	res.box, _ = maskBox(res.mask, v.Geometry, 1, 0)
@@ -218,4 +221,82 @@ func (g *grid) sourceBox(b box, pad int, src [3]int) box {
 		out.hi[a] = min(int(math.Ceil(hi)), src[a])
 	}
 	return out
+}
+
+// refineLiver removes, in the band around the coarse mask's boundary, the
+// full-resolution liver voxels whose in-plane 3×3 mean HU lies outside
+// [median+lo, median+hi], then keeps the largest component and fills holes
+// per slice inside box b.
+func refineLiver(v *volume.Volume, mask []uint8, b box, coarse *grid, cmask []uint8, lo, hi float32) {
+	ref := liverMedianHU(v, mask, b)
+	sz := coarse.size
+	band := make([]uint8, len(cmask))
+	d := dilate6(cmask, sz)
+	e := erode6(cmask, sz)
+	for i := range band {
+		if d[i] != 0 && e[i] == 0 {
+			band[i] = 1
+		}
+	}
+	nx, ny := v.Size[0], v.Size[1]
+	near := func(a, i int) int { return nearest(coarse.toGrid(a, float64(i)), sz[a]) }
+	mx := make([]int, b.hi[0]-b.lo[0])
+	for x := range mx {
+		mx[x] = near(0, x+b.lo[0])
+	}
+	var drop []int
+	for z := b.lo[2]; z < b.hi[2]; z++ {
+		cz := near(2, z)
+		for y := b.lo[1]; y < b.hi[1]; y++ {
+			cy := near(1, y)
+			for x := b.lo[0]; x < b.hi[0]; x++ {
+				i := x + nx*(y+ny*z)
+				if mask[i] == 0 || band[mx[x-b.lo[0]]+sz[0]*(cy+sz[1]*cz)] == 0 {
+					continue
+				}
+				var s float32
+				n := 0
+				for dy := -1; dy <= 1; dy++ {
+					yy := y + dy
+					if yy < 0 || yy >= ny {
+						continue
+					}
+					for dx := -1; dx <= 1; dx++ {
+						xx := x + dx
+						if xx < 0 || xx >= nx {
+							continue
+						}
+						s += float32(v.HU[xx+nx*(yy+ny*z)])
+						n++
+					}
+				}
+				m := s / float32(n)
+				if m < ref+lo || m > ref+hi {
+					drop = append(drop, i)
+				}
+			}
+		}
+	}
+	for _, i := range drop {
+		mask[i] = 0
+	}
+	cleanBox(mask, v.Size, b, 1, 0, true)
+	fillHolesBoxSlices(mask, v.Size, b)
+}
+
+// fillHolesBoxSlices fills per-slice holes of a full-size mask inside box b.
+func fillHolesBoxSlices(mask []uint8, g [3]int, b box) {
+	bs := b.size()
+	sub := make([]uint8, bs[0]*bs[1]*bs[2])
+	for z := 0; z < bs[2]; z++ {
+		for y := 0; y < bs[1]; y++ {
+			copy(sub[bs[0]*(y+bs[1]*z):bs[0]*(y+1+bs[1]*z)], mask[b.lo[0]+g[0]*(b.lo[1]+y+g[1]*(b.lo[2]+z)):])
+		}
+	}
+	fillHolesSlices(sub, bs)
+	for z := 0; z < bs[2]; z++ {
+		for y := 0; y < bs[1]; y++ {
+			copy(mask[b.lo[0]+g[0]*(b.lo[1]+y+g[1]*(b.lo[2]+z)):b.lo[0]+g[0]*(b.lo[1]+y+g[1]*(b.lo[2]+z))+bs[0]], sub[bs[0]*(y+bs[1]*z):bs[0]*(y+1+bs[1]*z)])
+		}
+	}
 }

@@ -63,6 +63,7 @@ func prepareTumorGrid(ctx context.Context, cfg TumorConfig, v *volume.Volume, li
 		tg.box.lo[a] = max(liverBox.lo[a]-m, 0)
 		tg.box.hi[a] = min(liverBox.hi[a]+m, v.Size[a])
 	}
+	tg.refHU = liverMedianHU(v, liver, liverBox)
 	tg.ct = downsampleHU(v, tg.box, cfg.SpacingMM)
 	lv := &volume.LabelVolume{Geometry: v.Geometry, Labels: liver}
 	frac := downsampleLabels(lv, tg.box, tg.ct, func(l uint8) bool { return l != 0 })
@@ -72,7 +73,11 @@ func prepareTumorGrid(ctx context.Context, cfg TumorConfig, v *volume.Volume, li
 			tg.liver[i] = 1
 		}
 	}
-	tg.refHU = liverMedianHU(v, liver, liverBox)
+	if cfg.MaskOutside {
+		// voxels outside the liver read as parenchyma (at full resolution,
+		// before averaging), so the liver edge is neither dark nor a step
+		tg.ct = downsampleHUMasked(v, tg.box, cfg.SpacingMM, liver, tg.refHU)
+	}
 	tg.inputs = [][]float32{windowed(tg.ct, cfg.Window, tg.refHU)}
 	if cfg.UseHessian {
 		h, err := blobResponse(ctx, tg.ct, v.Geometry, cfg.Hessian)
