@@ -16,8 +16,9 @@
 //
 // BLAS: the default build calls OpenBLAS through cgo
 // (gonum.org/v1/netlib); the build tag purego selects gonum's pure-Go
-// implementation. BLASKernel names the one in use. OpenBLAS reads
-// OPENBLAS_NUM_THREADS and OPENBLAS_CORETYPE at start-up; this package splits
-// work across goroutines itself, so OPENBLAS_NUM_THREADS=1 is the setting it
-// is tuned for (see the README of segmentation for measured figures).
+// implementation. BLASKernel names the one in use. This package splits work
+// across goroutines itself (GOMAXPROCS of them), so it switches OpenBLAS to a
+// single thread whatever OPENBLAS_NUM_THREADS says. OPENBLAS_CORETYPE still
+// matters: the machine environment presets Haswell (AVX2) kernels, about half
+// the single-thread speed of the autodetected AVX-512 ones on this CPU.
 package nn

@@ -39,7 +39,6 @@ func newConvGeom(n, inC, outC, k, dil int, in [3]int) convGeom {
 func (g convGeom) kdim() int   { return g.inC * g.k * g.k * g.k }
 func (g convGeom) inVox() int  { return g.in[0] * g.in[1] * g.in[2] }
 func (g convGeom) outVox() int { return g.out[0] * g.out[1] * g.out[2] }
-func (g convGeom) rows() int   { return g.out[1] * g.out[2] }
 func (g convGeom) valid() bool {
 	return g.n > 0 && g.inC > 0 && g.outC > 0 && g.out[0] > 0 && g.out[1] > 0 && g.out[2] > 0
 }
@@ -47,23 +46,6 @@ func (g convGeom) valid() bool {
 // flops is the multiply-add count ×2 of the forward convolution.
 func (g convGeom) flops() float64 {
 	return 2 * float64(g.n) * float64(g.outC) * float64(g.kdim()) * float64(g.outVox())
-}
-
-// rowsPerChunk is the number of output rows (y, z pairs) per vol2col chunk
-// for a column buffer of about target floats and at least minCols columns.
-func (g convGeom) rowsPerChunk(target, minCols int) int {
-	cols := target / g.kdim()
-	if cols < minCols {
-		cols = minCols
-	}
-	r := cols / g.out[0]
-	if r < 1 {
-		r = 1
-	}
-	if r > g.rows() {
-		r = g.rows()
-	}
-	return r
 }
 
 // engine runs the kernels: a BLAS, a worker count and scratch buffers reused
@@ -133,30 +115,47 @@ func (e *engine) parallel(n, scratch int, fn func(task int, buf []float32)) {
 	wg.Wait()
 }
 
-// vol2col writes the column matrix [inC·k³][(r1−r0)·x'] of output rows
-// [r0, r1) (row = z'·y' + y) of one sample src [inC][z][y][x].
-func vol2col(col, src []float32, g convGeom, r0, r1 int) {
-	ox, oy := g.out[0], g.out[1]
-	ncols := (r1 - r0) * ox
+// The kernels use a "wide" output grid for k > 1: output voxel (x, y, z) has
+// wide index q = x + X·(y + Y·z) over the INPUT row and plane sizes X, Y, so
+// the column of kernel tap (c, kz, ky, kx) over a range of q is one
+// contiguous run of the input, shifted by dil·(kx + X·ky + X·Y·kz). vol2col
+// then copies long runs instead of x'-long rows; the price is SGEMM work on
+// the (k−1)·dil garbage columns and rows per row and plane (4–20 % for the
+// tile and patch sizes in use), which are dropped when results are written.
+
+// wideLen is one past the last valid wide index.
+func (g convGeom) wideLen() int {
+	return (g.out[2]-1)*g.in[0]*g.in[1] + (g.out[1]-1)*g.in[0] + g.out[0]
+}
+
+// wideRows is the number of wide rows (x-runs of length X) to cover.
+func (g convGeom) wideRows() int { return (g.out[2]-1)*g.in[1] + g.out[1] }
+
+// wideRowsPerChunk is the number of wide rows per vol2col chunk.
+func (g convGeom) wideRowsPerChunk(target, minCols int) int {
+	cols := max(target/g.kdim(), minCols)
+	return min(max(cols/g.in[0], 1), g.wideRows())
+}
+
+// chunk returns the wide index range of chunk c of rpc rows.
+func (g convGeom) chunk(c, rpc int) (q0, q1 int) {
+	q0 = c * rpc * g.in[0]
+	return q0, min(q0+rpc*g.in[0], g.wideLen())
+}
+
+// vol2colWide writes the column matrix [inC·k³][q1−q0] of wide indices
+// [q0, q1) of one sample src [inC][z][y][x].
+func vol2colWide(col, src []float32, g convGeom, q0, q1 int) {
+	n := q1 - q0
 	plane := g.in[0] * g.in[1]
 	vox := plane * g.in[2]
 	row := 0
 	for c := 0; c < g.inC; c++ {
-		sc := src[c*vox : (c+1)*vox]
 		for kz := 0; kz < g.k; kz++ {
 			for ky := 0; ky < g.k; ky++ {
+				off := c*vox + q0 + g.dil*(kz*plane+ky*g.in[0])
 				for kx := 0; kx < g.k; kx++ {
-					dst := col[row*ncols : (row+1)*ncols]
-					z, y := r0/oy, r0%oy
-					base := kx*g.dil + ky*g.dil*g.in[0] + kz*g.dil*plane
-					for i := 0; i < ncols; i += ox {
-						off := base + z*plane + y*g.in[0]
-						copy(dst[i:i+ox], sc[off:off+ox])
-						if y++; y == oy {
-							y = 0
-							z++
-						}
-					}
+					copy(col[row*n:(row+1)*n], src[off+kx*g.dil:])
 					row++
 				}
 			}
@@ -164,52 +163,90 @@ func vol2col(col, src []float32, g convGeom, r0, r1 int) {
 	}
 }
 
+// eachValidRun calls fn for every run of valid output voxels inside wide
+// range [q0, q1) (q0 a multiple of X): wide offset i = q − q0, compact
+// output index o and run length n.
+func (g convGeom) eachValidRun(q0, q1 int, fn func(i, o, n int)) {
+	X, Y := g.in[0], g.in[1]
+	for r := q0 / X; r*X < q1; r++ {
+		z, y := r/Y, r%Y
+		if y >= g.out[1] {
+			continue
+		}
+		n := min(g.out[0], q1-r*X)
+		fn(r*X-q0, (z*g.out[1]+y)*g.out[0], n)
+	}
+}
+
 // convForward computes dst = act(w ⊛ src + b) for a batch. w is
 // [outC][inC·k³] (input channel slowest, then kz, ky, kx), b is [outC] or nil.
 func (e *engine) convForward(dst, src, w, b []float32, g convGeom, relu bool) {
-	rpc := g.rowsPerChunk(e.colTarget, e.minCols)
-	nch := (g.rows() + rpc - 1) / rpc
+	if g.k == 1 {
+		e.convForward1(dst, src, w, b, g, relu)
+		return
+	}
+	rpc := g.wideRowsPerChunk(e.colTarget, e.minCols)
+	nch := (g.wideRows() + rpc - 1) / rpc
 	K := g.kdim()
 	inStride, outStride := g.inC*g.inVox(), g.outC*g.outVox()
-	ox, ovox := g.out[0], g.outVox()
-	scratch := 0
-	if g.k > 1 {
-		scratch = K * rpc * ox
-	}
-	e.parallel(g.n*nch, scratch, func(t int, col []float32) {
+	ovox := g.outVox()
+	maxN := rpc * g.in[0]
+	e.parallel(g.n*nch, (K+g.outC)*maxN, func(t int, scratch []float32) {
 		s, c := t/nch, t%nch
-		r0 := c * rpc
-		r1 := min(r0+rpc, g.rows())
-		ncols := (r1 - r0) * ox
-		var bm []float32
-		var ldb int
-		sample := src[s*inStride : (s+1)*inStride]
-		if g.k == 1 {
-			bm, ldb = sample[r0*ox:], g.inVox()
-		} else {
-			vol2col(col, sample, g, r0, r1)
-			bm, ldb = col[:K*ncols], ncols
-		}
-		cm := dst[s*outStride+r0*ox:]
-		e.blas.Sgemm(blas.NoTrans, blas.NoTrans, g.outC, ncols, K, 1, w, K, bm, ldb, 0, cm, ovox)
+		q0, q1 := g.chunk(c, rpc)
+		n := q1 - q0
+		col, tmp := scratch[:K*n], scratch[K*maxN:K*maxN+g.outC*n]
+		vol2colWide(col, src[s*inStride:(s+1)*inStride], g, q0, q1)
+		e.blas.Sgemm(blas.NoTrans, blas.NoTrans, g.outC, n, K, 1, w, K, col, n, 0, tmp, n)
+		out := dst[s*outStride : (s+1)*outStride]
 		for o := 0; o < g.outC; o++ {
-			row := cm[o*ovox : o*ovox+ncols]
 			var bias float32
 			if b != nil {
 				bias = b[o]
 			}
-			if relu {
-				for i, v := range row {
-					v += bias
-					if v < 0 {
-						v = 0
-					}
-					row[i] = v
-				}
-			} else if bias != 0 {
-				for i := range row {
-					row[i] += bias
-				}
+			to := tmp[o*n : (o+1)*n]
+			oo := out[o*ovox : (o+1)*ovox]
+			g.eachValidRun(q0, q1, func(i, j, m int) {
+				actRow(oo[j:j+m], to[i:i+m], bias, relu)
+			})
+		}
+	})
+}
+
+// actRow writes dst = src + bias, clamped at 0 if relu.
+func actRow(dst, src []float32, bias float32, relu bool) {
+	if relu {
+		for i, v := range src {
+			dst[i] = max(v+bias, 0)
+		}
+		return
+	}
+	for i, v := range src {
+		dst[i] = v + bias
+	}
+}
+
+// convForward1 is convForward for 1×1×1 kernels: the input is already the
+// column matrix.
+func (e *engine) convForward1(dst, src, w, b []float32, g convGeom, relu bool) {
+	vox := g.inVox()
+	cols := max(e.colTarget/g.kdim(), e.minCols)
+	nch := (vox + cols - 1) / cols
+	inStride, outStride := g.inC*vox, g.outC*vox
+	e.parallel(g.n*nch, 0, func(t int, _ []float32) {
+		s, c := t/nch, t%nch
+		p0 := c * cols
+		n := min(cols, vox-p0)
+		cm := dst[s*outStride+p0:]
+		e.blas.Sgemm(blas.NoTrans, blas.NoTrans, g.outC, n, g.inC, 1, w, g.inC, src[s*inStride+p0:], vox, 0, cm, vox)
+		for o := 0; o < g.outC; o++ {
+			var bias float32
+			if b != nil {
+				bias = b[o]
+			}
+			row := cm[o*vox : o*vox+n]
+			if relu || bias != 0 {
+				actRow(row, row, bias, relu)
 			}
 		}
 	})
@@ -219,8 +256,15 @@ func (e *engine) convForward(dst, src, w, b []float32, g convGeom, relu bool) {
 // Partial sums per fixed chunk group are added in group order, so the result
 // does not depend on the number of workers or on scheduling.
 func (e *engine) convWeightGrad(dw, src, dy []float32, g convGeom) {
-	rpc := g.rowsPerChunk(e.colTarget, e.minCols)
-	nch := (g.rows() + rpc - 1) / rpc
+	var rpc, nch, maxN int
+	if g.k == 1 {
+		rpc = max(e.colTarget/g.kdim(), e.minCols) // voxels per chunk
+		nch = (g.inVox() + rpc - 1) / rpc
+	} else {
+		rpc = g.wideRowsPerChunk(e.colTarget, e.minCols)
+		nch = (g.wideRows() + rpc - 1) / rpc
+		maxN = rpc * g.in[0]
+	}
 	total := g.n * nch
 	groups := min(total, maxWeightGradGroups)
 	K := g.kdim()
@@ -228,29 +272,32 @@ func (e *engine) convWeightGrad(dw, src, dy []float32, g convGeom) {
 	parts := e.get(groups * size)
 	defer e.put(parts)
 	inStride, outStride := g.inC*g.inVox(), g.outC*g.outVox()
-	ox, ovox := g.out[0], g.outVox()
-	scratch := 0
-	if g.k > 1 {
-		scratch = K * rpc * ox
-	}
-	e.parallel(groups, scratch, func(gi int, col []float32) {
+	ovox := g.outVox()
+	e.parallel(groups, (K+g.outC)*maxN, func(gi int, scratch []float32) {
 		part := (*parts)[gi*size : (gi+1)*size]
 		clear(part)
 		for t := gi * total / groups; t < (gi+1)*total/groups; t++ {
 			s, c := t/nch, t%nch
-			r0 := c * rpc
-			r1 := min(r0+rpc, g.rows())
-			ncols := (r1 - r0) * ox
 			sample := src[s*inStride : (s+1)*inStride]
-			var bm []float32
-			var ldb int
+			dys := dy[s*outStride : (s+1)*outStride]
 			if g.k == 1 {
-				bm, ldb = sample[r0*ox:], g.inVox()
-			} else {
-				vol2col(col, sample, g, r0, r1)
-				bm, ldb = col[:K*ncols], ncols
+				p0 := c * rpc
+				n := min(rpc, ovox-p0)
+				e.blas.Sgemm(blas.NoTrans, blas.Trans, g.outC, K, n, 1, dys[p0:], ovox, sample[p0:], ovox, 1, part, K)
+				continue
 			}
-			e.blas.Sgemm(blas.NoTrans, blas.Trans, g.outC, K, ncols, 1, dy[s*outStride+r0*ox:], ovox, bm, ldb, 1, part, K)
+			q0, q1 := g.chunk(c, rpc)
+			n := q1 - q0
+			col, dyw := scratch[:K*n], scratch[K*maxN:K*maxN+g.outC*n]
+			vol2colWide(col, sample, g, q0, q1)
+			clear(dyw)
+			for o := 0; o < g.outC; o++ {
+				dst, srcr := dyw[o*n:(o+1)*n], dys[o*ovox:(o+1)*ovox]
+				g.eachValidRun(q0, q1, func(i, j, m int) {
+					copy(dst[i:i+m], srcr[j:j+m])
+				})
+			}
+			e.blas.Sgemm(blas.NoTrans, blas.Trans, g.outC, K, n, 1, dyw, n, col, n, 1, part, K)
 		}
 	})
 	copy(dw, (*parts)[:size])

@@ -114,30 +114,22 @@ func TestConvBackwardMatchesReference(t *testing.T) {
 	}
 }
 
-func TestVol2colChunksCoverOutput(t *testing.T) {
-	// Every chunk boundary (rows per chunk from 1 to all) gives the same result.
+func TestWideChunksCoverOutput(t *testing.T) {
+	// Every chunk size (wide rows per chunk from 1 to all) gives the same
+	// result as the reference.
 	rng := rand.New(rand.NewPCG(7, 7))
 	g := newConvGeom(1, 2, 3, 3, 2, [3]int{9, 8, 7})
 	x, x64 := randSlice(rng, 2*g.inVox(), 1)
 	w, w64 := randSlice(rng, 3*g.kdim(), 1)
 	want := naiveConv(x64, w64, nil, g)
-	col := make([]float32, g.kdim()*g.rows()*g.out[0])
-	for rpc := 1; rpc <= g.rows(); rpc++ {
-		got := make([]float32, len(want))
-		for r0 := 0; r0 < g.rows(); r0 += rpc {
-			r1 := min(r0+rpc, g.rows())
-			nc := (r1 - r0) * g.out[0]
-			vol2col(col, x, g, r0, r1)
-			for o := 0; o < 3; o++ {
-				for p := 0; p < nc; p++ {
-					s := float32(0)
-					for k := 0; k < g.kdim(); k++ {
-						s += w[o*g.kdim()+k] * col[k*nc+p]
-					}
-					got[o*g.outVox()+r0*g.out[0]+p] = s
-				}
-			}
+	for rpc := 1; rpc <= g.wideRows(); rpc++ {
+		e := newEngine()
+		e.colTarget, e.minCols = 1, rpc*g.in[0]
+		if got := g.wideRowsPerChunk(e.colTarget, e.minCols); got != rpc {
+			t.Fatalf("wideRowsPerChunk = %d, want %d", got, rpc)
 		}
+		got := make([]float32, len(want))
+		e.convForward(got, x, w, nil, g, false)
 		if err := maxRelErr(got, want); err > 1e-6 {
 			t.Fatalf("rows per chunk %d: max relative error %.3g", rpc, err)
 		}
