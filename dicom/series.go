@@ -181,7 +181,12 @@ func (sc *Scan) Only() (*Series, error) {
 		}
 		return nil, errors.Join(errs...)
 	}
-	return nil, ErrNoPixelData{Path: fmt.Sprintf("the input (%d file(s) skipped)", len(sc.Skipped))}
+	where := "the input (nothing read)"
+	if len(sc.Skipped) > 0 {
+		// The first skip reason usually explains the rest (all parts of one export).
+		where = fmt.Sprintf("the input (%d file(s) skipped; first %s: %s)", len(sc.Skipped), sc.Skipped[0].Path, sc.Skipped[0].Reason)
+	}
+	return nil, ErrNoPixelData{Path: where}
 }
 
 // LoadVolume decodes the series into a volume in Hounsfield units, slice z
