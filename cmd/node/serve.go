@@ -123,7 +123,7 @@ func queueOptions(cfg *config.Config) pipeline.QueueOptions {
 func pacsClient(cfg *config.Config, log *zap.Logger) (*dicomweb.Client, error) {
 	p := cfg.PACS
 	o := dicomweb.Options{
-		BaseURL: p.URL, UserAgent: "mhpnet-node/" + Version, Timeout: p.Timeout, Logger: log.With(zap.String("component", "dicomweb")),
+		BaseURL: p.URL, UserAgent: "mhpnet-node/" + Version, Timeout: p.Timeout, Logger: log, // dicomweb adds its component
 		TLS:   dicomweb.TLS{CAFile: p.CABundle, CertFile: p.ClientCert, KeyFile: p.ClientKey, InsecureSkipVerify: p.InsecureSkipVerify},
 		Retry: dicomweb.Retry{MaxAttempts: p.MaxRetries + 1},
 	}
