@@ -69,6 +69,11 @@ const (
 	// DefaultSamplesPerSigma: a scale σ is computed on a grid whose spacing
 	// is at most σ/1.5 along each axis (never finer than the input).
 	DefaultSamplesPerSigma = 1.5
+	// DefaultMeasureSamplesPerSigma: the measure of scale σ is evaluated on
+	// a grid of spacing up to σ/4. The measure peaks more sharply than the
+	// Hessian components; at σ/4 linear interpolation of it loses a few
+	// per cent of a blob's peak (against a third at σ/1.5).
+	DefaultMeasureSamplesPerSigma = 4.0
 	// MaxScales bounds the number of scales.
 	MaxScales = 32
 )
@@ -91,6 +96,12 @@ type Options struct {
 	// to σ/SamplesPerSigma (default DefaultSamplesPerSigma). A negative
 	// value computes every scale on the input grid (slow at large σ).
 	SamplesPerSigma float64
+	// MeasureSamplesPerSigma sets the grid on which a coarse scale's blob
+	// measure is evaluated before it is interpolated (linearly) onto the
+	// box: spacing up to σ/MeasureSamplesPerSigma, never finer than the
+	// input (default DefaultMeasureSamplesPerSigma). A negative value
+	// evaluates every scale on the box's grid.
+	MeasureSamplesPerSigma float64
 	// Workers is the number of goroutines (default GOMAXPROCS).
 	Workers int
 }
@@ -121,6 +132,12 @@ func (o Options) withDefaults() (Options, error) {
 	}
 	if math.IsNaN(o.SamplesPerSigma) || (o.SamplesPerSigma > 0 && o.SamplesPerSigma < 1) {
 		return o, fmt.Errorf("%w: samples per sigma %g must be >= 1 (or negative to disable downsampling)", ErrOptions, o.SamplesPerSigma)
+	}
+	if o.MeasureSamplesPerSigma == 0 {
+		o.MeasureSamplesPerSigma = DefaultMeasureSamplesPerSigma
+	}
+	if math.IsNaN(o.MeasureSamplesPerSigma) || (o.MeasureSamplesPerSigma > 0 && o.MeasureSamplesPerSigma < 1) {
+		return o, fmt.Errorf("%w: measure samples per sigma %g must be >= 1 (or negative for the box's grid)", ErrOptions, o.MeasureSamplesPerSigma)
 	}
 	if o.Workers <= 0 {
 		o.Workers = runtime.GOMAXPROCS(0)
@@ -212,11 +229,15 @@ func enhance(ctx context.Context, g volume.Geometry, crop cropFunc, opts Options
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		dark, bright, err := scaleResponse(ctx, g, crop, box, boxGeom, sigma, o, wantDark, wantBright)
+		grid, dark, bright, err := scaleResponse(ctx, g, crop, box, boxGeom, sigma, o, wantDark, wantBright)
 		if err != nil {
 			return nil, fmt.Errorf("hessian scale %g mm: %w", sigma, err)
 		}
-		accumulate(res, dark, bright, uint8(si+1))
+		if grid == boxGeom {
+			accumulate(res, dark, bright, uint8(si+1))
+		} else if err := accumulateFrom(ctx, res, grid, dark, bright, uint8(si+1), o.Workers); err != nil {
+			return nil, err
+		}
 	}
 	return res, nil
 }
@@ -254,11 +275,11 @@ func accumulate(res *Result, dark, bright []float32, scale uint8) {
 
 // scaleResponse computes the responses at one scale on a working grid and
 // returns them on the box's grid.
-func scaleResponse(ctx context.Context, g volume.Geometry, cropInput cropFunc, box volume.Box, boxGeom volume.Geometry, sigma float64, o Options, wantDark, wantBright bool) (dark, bright []float32, err error) {
+func scaleResponse(ctx context.Context, g volume.Geometry, cropInput cropFunc, box volume.Box, boxGeom volume.Geometry, sigma float64, o Options, wantDark, wantBright bool) (grid volume.Geometry, dark, bright []float32, err error) {
 	region := box.ExpandMM(g, o.Truncate*sigma).Expand(g, [3]int{1, 1, 1})
 	crop, err := cropInput(region)
 	if err != nil {
-		return nil, nil, err
+		return grid, nil, nil, err
 	}
 	ws := g.Spacing
 	sig := [3]float64{sigma, sigma, sigma}
@@ -280,22 +301,25 @@ func scaleResponse(ctx context.Context, g volume.Geometry, cropInput cropFunc, b
 	if down {
 		wg, err := coarseGeometry(g, region, ws)
 		if err != nil {
-			return nil, nil, err
+			return grid, nil, nil, err
 		}
 		if work, err = crop.ResampleTo(wg, true); err != nil {
-			return nil, nil, err
+			return grid, nil, nil, err
 		}
 	}
 	crop = nil
-	n := boxGeom.Len()
-	if wantDark {
-		dark = make([]float32, n)
-	}
-	if wantBright {
-		bright = make([]float32, n)
+	alloc := func(n int) (d, b []float32) {
+		if wantDark {
+			d = make([]float32, n)
+		}
+		if wantBright {
+			b = make([]float32, n)
+		}
+		return d, b
 	}
 	norm := float32(sigma * sigma)
 	if !down {
+		dark, bright = alloc(boxGeom.Len())
 		// The working grid is the region: evaluate the measure on the rows
 		// of the box only, straight into the output.
 		bx, by := box.Size()[0], box.Size()[1]
@@ -310,9 +334,9 @@ func scaleResponse(ctx context.Context, g volume.Geometry, cropInput cropFunc, b
 			measureRow(h, off[0], bx, norm, dark, bright, base)
 		})
 		if err != nil {
-			return nil, nil, err
+			return grid, nil, nil, err
 		}
-		return dark, bright, nil
+		return boxGeom, dark, bright, nil
 	}
 	// Coarse grid: keep the six (smooth) components, interpolate them onto
 	// the box and evaluate the measure there. Interpolating the measure
@@ -338,13 +362,152 @@ func scaleResponse(ctx context.Context, g volume.Geometry, cropInput cropFunc, b
 		}
 	})
 	if err != nil {
-		return nil, nil, err
+		return grid, nil, nil, err
 	}
 	active := spreadFlags(def, work.Size)
-	if err := upsampleMeasure(ctx, comps, active, work.Geometry, boxGeom, norm, o.Workers, dark, bright); err != nil {
-		return nil, nil, err
+	// The measure grid: the box's grid, or a coarser one covering it.
+	mg := boxGeom
+	if o.MeasureSamplesPerSigma > 0 {
+		ms := boxGeom.Spacing
+		coarser := false
+		for a := 0; a < 3; a++ {
+			// Not for a marginal gain: resampling costs a pass itself.
+			if w := sigma / o.MeasureSamplesPerSigma; w > ms[a]*1.25 {
+				ms[a] = w
+				coarser = true
+			}
+		}
+		if coarser {
+			if mg, err = volume.ResampledGeometry(boxGeom, ms); err != nil {
+				return grid, nil, nil, err
+			}
+		}
 	}
-	return dark, bright, nil
+	if mg == boxGeom {
+		dark, bright = alloc(boxGeom.Len())
+		if err := upsampleMeasure(ctx, comps, active, work.Geometry, boxGeom, norm, o.Workers, dark, bright); err != nil {
+			return grid, nil, nil, err
+		}
+		return boxGeom, dark, bright, nil
+	}
+	md, mb := alloc(mg.Len())
+	if err := upsampleMeasure(ctx, comps, active, work.Geometry, mg, norm, o.Workers, md, mb); err != nil {
+		return grid, nil, nil, err
+	}
+	return mg, md, mb, nil
+}
+
+// accumulateFrom interpolates (trilinearly) responses given on grid src
+// onto the result's grid and keeps the maxima, like accumulate, without
+// materialising the interpolated volumes.
+func accumulateFrom(ctx context.Context, res *Result, src volume.Geometry, dark, bright []float32, scale uint8, workers int) error {
+	dst := res.Response.Geometry
+	o := src.PatientToVoxel(dst.Origin)
+	var maps [3]linearMap
+	for a := 0; a < 3; a++ {
+		maps[a] = newLinearMap(dst.Size[a], src.Size[a], dst.Spacing[a]/src.Spacing[a], o[a])
+	}
+	sx, sy, sz := src.Size[0], src.Size[1], src.Size[2]
+	splane := sx * sy
+	dx, dy := dst.Size[0], dst.Size[1]
+	in := [][]float32{dark, bright}
+	type buffers struct{ plane, row [2][]float32 }
+	if workers <= 0 {
+		workers = runtime.GOMAXPROCS(0)
+	}
+	bufs := make([]*buffers, workers)
+	return forEach(ctx, workers, dst.Size[2], func(w, z int) {
+		b := bufs[w]
+		if b == nil {
+			b = &buffers{}
+			for k := 0; k < 2; k++ {
+				b.plane[k] = make([]float32, splane)
+				b.row[k] = make([]float32, sx)
+			}
+			bufs[w] = b
+		}
+		z0, wz := maps[2].i[z], maps[2].w[z]
+		z1 := min(z0+1, sz-1)
+		for k, d := range in {
+			if d == nil {
+				continue
+			}
+			p0, p1 := d[z0*splane:(z0+1)*splane], d[z1*splane:(z1+1)*splane]
+			pl := b.plane[k]
+			for i := range pl {
+				pl[i] = p0[i] + wz*(p1[i]-p0[i])
+			}
+		}
+		for y := 0; y < dy; y++ {
+			y0, wy := maps[1].i[y], maps[1].w[y]
+			y1 := min(y0+1, sy-1)
+			for k, d := range in {
+				if d == nil {
+					continue
+				}
+				r0, r1 := b.plane[k][y0*sx:(y0+1)*sx], b.plane[k][y1*sx:(y1+1)*sx]
+				row := b.row[k]
+				for i := range row {
+					row[i] = r0[i] + wy*(r1[i]-r0[i])
+				}
+			}
+			base := dx * (y + dy*z)
+			for x := 0; x < dx; x++ {
+				x0, wx := maps[0].i[x], maps[0].w[x]
+				x1 := min(x0+1, sx-1)
+				var v float32
+				if dark != nil {
+					r := b.row[0]
+					d := r[x0] + wx*(r[x1]-r[x0])
+					if d > res.Dark.Data[base+x] {
+						res.Dark.Data[base+x] = d
+					}
+					v = d
+				}
+				if bright != nil {
+					r := b.row[1]
+					br := r[x0] + wx*(r[x1]-r[x0])
+					if br > res.Bright.Data[base+x] {
+						res.Bright.Data[base+x] = br
+					}
+					v = max(v, br)
+				}
+				// With one polarity Response is that polarity's volume,
+				// already raised above; compare against the old value.
+				if res.Response != res.Dark && res.Response != res.Bright {
+					if v > res.Response.Data[base+x] {
+						res.Response.Data[base+x] = v
+						res.Scale[base+x] = scale
+					}
+				} else if v > 0 && v == res.Response.Data[base+x] {
+					res.Scale[base+x] = scale
+				}
+			}
+		}
+	})
+}
+
+// linearMap holds, for each output index along one axis, the lower input
+// index and the weight of the upper one (edges clamped).
+type linearMap struct {
+	i []int
+	w []float32
+}
+
+func newLinearMap(m, n int, scale, offset float64) linearMap {
+	lm := linearMap{i: make([]int, m), w: make([]float32, m)}
+	for k := 0; k < m; k++ {
+		p := min(max(scale*float64(k)+offset, 0), float64(n-1))
+		f := math.Floor(p)
+		if int(f) >= n-1 && n > 1 {
+			f = float64(n - 2)
+		}
+		lm.i[k], lm.w[k] = int(f), float32(p-f)
+		if n == 1 {
+			lm.i[k], lm.w[k] = 0, 0
+		}
+	}
+	return lm
 }
 
 // definite reports whether the symmetric matrix is positive or negative
