@@ -87,11 +87,8 @@ func LabelComponents(mask *LabelVolume, conn Connectivity) (*Components, error) 
 	if err != nil {
 		return nil, err
 	}
-	if err := mask.Validate(); err != nil {
-		return nil, fmt.Errorf("label components: %w", err)
-	}
-	if len(mask.Labels) != mask.Len() {
-		return nil, fmt.Errorf("label components: %w: %d values for %d voxels", ErrGeometry, len(mask.Labels), mask.Len())
+	if err := checkLabels("label components", mask); err != nil {
+		return nil, err
 	}
 	nx, ny, nz := mask.Size[0], mask.Size[1], mask.Size[2]
 	lab := make([]int32, mask.Len())

@@ -152,6 +152,9 @@ func copyBox[T any](dst []T, ds [3]int, off [3]int, src []T, ss [3]int, b Box) {
 
 // Crop returns a copy of the voxels of box b with the cropped geometry.
 func (v *Volume) Crop(b Box) (*Volume, error) {
+	if v == nil {
+		return nil, fmt.Errorf("crop volume: %w: nil volume", ErrGeometry)
+	}
 	g, err := v.Geometry.Crop(b)
 	if err != nil {
 		return nil, fmt.Errorf("crop volume: %w", err)
@@ -166,6 +169,9 @@ func (v *Volume) Crop(b Box) (*Volume, error) {
 
 // Crop returns a copy of the voxels of box b with the cropped geometry.
 func (l *LabelVolume) Crop(b Box) (*LabelVolume, error) {
+	if l == nil {
+		return nil, fmt.Errorf("crop labels: %w: nil volume", ErrGeometry)
+	}
 	g, err := l.Geometry.Crop(b)
 	if err != nil {
 		return nil, fmt.Errorf("crop labels: %w", err)
@@ -180,6 +186,9 @@ func (l *LabelVolume) Crop(b Box) (*LabelVolume, error) {
 
 // Crop returns a copy of the voxels of box b with the cropped geometry.
 func (f *Float32Volume) Crop(b Box) (*Float32Volume, error) {
+	if f == nil {
+		return nil, fmt.Errorf("crop float volume: %w: nil volume", ErrGeometry)
+	}
 	g, err := f.Geometry.Crop(b)
 	if err != nil {
 		return nil, fmt.Errorf("crop float volume: %w", err)
@@ -206,6 +215,9 @@ func pasteBox(dst Geometry, src [3]int, at [3]int) (Box, error) {
 // src was cropped from). The grids must share spacing and direction; the
 // caller keeps the offset that Crop used.
 func (l *LabelVolume) Paste(src *LabelVolume, at [3]int) error {
+	if l == nil || src == nil {
+		return fmt.Errorf("paste labels: %w: nil volume", ErrGeometry)
+	}
 	b, err := pasteBox(l.Geometry, src.Size, at)
 	if err != nil {
 		return err
@@ -219,6 +231,9 @@ func (l *LabelVolume) Paste(src *LabelVolume, at [3]int) error {
 
 // Paste writes every voxel of src into f at offset at.
 func (f *Float32Volume) Paste(src *Float32Volume, at [3]int) error {
+	if f == nil || src == nil {
+		return fmt.Errorf("paste float volume: %w: nil volume", ErrGeometry)
+	}
 	b, err := pasteBox(f.Geometry, src.Size, at)
 	if err != nil {
 		return err
@@ -230,15 +245,37 @@ func (f *Float32Volume) Paste(src *Float32Volume, at [3]int) error {
 	return nil
 }
 
+// Paste writes every voxel of src into v at offset at.
+func (v *Volume) Paste(src *Volume, at [3]int) error {
+	if v == nil || src == nil {
+		return fmt.Errorf("paste volume: %w: nil volume", ErrGeometry)
+	}
+	b, err := pasteBox(v.Geometry, src.Size, at)
+	if err != nil {
+		return err
+	}
+	if len(src.HU) != src.Len() || len(v.HU) != v.Len() {
+		return fmt.Errorf("paste volume: %w: buffer length does not match size", ErrGeometry)
+	}
+	copyBox(v.HU, v.Size, b.Min, src.HU, src.Size, FullBox(src.Geometry))
+	return nil
+}
+
 // BoundingBox returns the smallest box holding every non-zero voxel of l,
 // and false when l has none.
 func (l *LabelVolume) BoundingBox() (Box, bool) {
+	if l == nil {
+		return Box{}, false
+	}
 	return boundingBox(l.Geometry, l.Labels, func(v uint8) bool { return v != 0 })
 }
 
 // LabelBoundingBox returns the smallest box holding every voxel equal to
 // label, and false when there is none.
 func (l *LabelVolume) LabelBoundingBox(label uint8) (Box, bool) {
+	if l == nil {
+		return Box{}, false
+	}
 	return boundingBox(l.Geometry, l.Labels, func(v uint8) bool { return v == label })
 }
 
@@ -290,6 +327,9 @@ func boundingBox(g Geometry, labels []uint8, in func(uint8) bool) (Box, bool) {
 // CropFloat32 returns the HU of box b as a float volume with the cropped
 // geometry, without an intermediate int16 copy.
 func (v *Volume) CropFloat32(b Box) (*Float32Volume, error) {
+	if v == nil {
+		return nil, fmt.Errorf("crop volume: %w: nil volume", ErrGeometry)
+	}
 	g, err := v.Geometry.Crop(b)
 	if err != nil {
 		return nil, fmt.Errorf("crop volume: %w", err)

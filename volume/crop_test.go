@@ -61,7 +61,18 @@ func TestCropGeometryAndValues(t *testing.T) {
 			}
 		}
 	}
-	// Paste back into an empty label volume and a float volume.
+	// Paste the crop back into an empty volume.
+	vb, _ := NewVolume(g, -1000)
+	if err := vb.Paste(c, b.Min); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := vb.At(3, 2, 2), v.At(3, 2, 2); got != want {
+		t.Fatalf("pasted HU %d, want %d", got, want)
+	}
+	if got := vb.At(0, 0, 0); got != -1000 {
+		t.Fatalf("voxel outside the paste changed to %d", got)
+	}
+	// Paste back into an empty label volume.
 	lv, _ := NewLabelVolume(g)
 	for i := range lv.Labels {
 		lv.Labels[i] = uint8(i % 251)
@@ -100,6 +111,13 @@ func TestCropErrors(t *testing.T) {
 		if _, err := l.Crop(b); !errors.Is(err, ErrGeometry) {
 			t.Errorf("crop %v: err %v, want ErrGeometry", b, err)
 		}
+	}
+	var nilLabels *LabelVolume
+	if _, err := nilLabels.Crop(Box{Max: [3]int{1, 1, 1}}); !errors.Is(err, ErrGeometry) {
+		t.Errorf("nil crop: err %v, want ErrGeometry", err)
+	}
+	if _, err := LabelComponents(nil, Conn6); !errors.Is(err, ErrGeometry) {
+		t.Errorf("nil components: err %v, want ErrGeometry", err)
 	}
 	small, _ := NewLabelVolume(testGeometry([3]int{2, 2, 2}, [3]float64{1, 1, 1}))
 	if err := l.Paste(small, [3]int{3, 0, 0}); !errors.Is(err, ErrGeometry) {

@@ -28,6 +28,9 @@ func (l *LabelVolume) Binary() *LabelVolume {
 }
 
 func checkLabels(op string, l *LabelVolume) error {
+	if l == nil {
+		return fmt.Errorf("%s: %w: nil label volume", op, ErrGeometry)
+	}
 	if err := l.Validate(); err != nil {
 		return fmt.Errorf("%s: %w", op, err)
 	}

@@ -28,6 +28,9 @@ func (f *Float32Volume) At(x, y, z int) float32 { return f.Data[f.Index(x, y, z)
 
 // ToFloat32 converts the HU of v to a float volume on the same grid.
 func (v *Volume) ToFloat32() (*Float32Volume, error) {
+	if v == nil {
+		return nil, fmt.Errorf("to float32: %w: nil volume", ErrGeometry)
+	}
 	if err := v.Validate(); err != nil {
 		return nil, err
 	}
@@ -289,6 +292,9 @@ func resampleFloat(data []float32, src, dst Geometry, antialias bool) ([]float32
 // downsampled the tent kernel is widened to the output voxel's footprint
 // (antialiasing), so thin structures are averaged rather than aliased.
 func (v *Volume) Resample(spacing [3]float64) (*Float32Volume, error) {
+	if v == nil {
+		return nil, fmt.Errorf("resample volume: %w: nil volume", ErrGeometry)
+	}
 	dst, err := ResampledGeometry(v.Geometry, spacing)
 	if err != nil {
 		return nil, fmt.Errorf("resample volume: %w", err)
@@ -307,6 +313,9 @@ func (v *Volume) Resample(spacing [3]float64) (*Float32Volume, error) {
 // antialias, axes where dst is coarser are box-averaged over each output
 // voxel's footprint.
 func (f *Float32Volume) ResampleTo(dst Geometry, antialias bool) (*Float32Volume, error) {
+	if f == nil {
+		return nil, fmt.Errorf("resample float volume: %w: nil volume", ErrGeometry)
+	}
 	data, err := resampleFloat(f.Data, f.Geometry, dst, antialias)
 	if err != nil {
 		return nil, fmt.Errorf("resample float volume: %w", err)
@@ -318,6 +327,9 @@ func (f *Float32Volume) ResampleTo(dst Geometry, antialias bool) (*Float32Volume
 // share l's direction cosines. Points outside l take the nearest edge
 // voxel's label.
 func (l *LabelVolume) ResampleTo(dst Geometry) (*LabelVolume, error) {
+	if l == nil {
+		return nil, fmt.Errorf("resample labels: %w: nil volume", ErrGeometry)
+	}
 	scale, offset, err := axisMaps(l.Geometry, dst)
 	if err != nil {
 		return nil, fmt.Errorf("resample labels: %w", err)
@@ -353,6 +365,9 @@ func (l *LabelVolume) ResampleTo(dst Geometry) (*LabelVolume, error) {
 // Resample returns l on the grid with the given spacing (see
 // ResampledGeometry) by nearest-neighbour lookup.
 func (l *LabelVolume) Resample(spacing [3]float64) (*LabelVolume, error) {
+	if l == nil {
+		return nil, fmt.Errorf("resample labels: %w: nil volume", ErrGeometry)
+	}
 	dst, err := ResampledGeometry(l.Geometry, spacing)
 	if err != nil {
 		return nil, fmt.Errorf("resample labels: %w", err)

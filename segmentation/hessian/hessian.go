@@ -139,10 +139,19 @@ func (o Options) withDefaults() (Options, error) {
 	if math.IsNaN(o.MeasureSamplesPerSigma) || (o.MeasureSamplesPerSigma > 0 && o.MeasureSamplesPerSigma < 1) {
 		return o, fmt.Errorf("%w: measure samples per sigma %g must be >= 1 (or negative for the box's grid)", ErrOptions, o.MeasureSamplesPerSigma)
 	}
-	if o.Workers <= 0 {
-		o.Workers = runtime.GOMAXPROCS(0)
-	}
+	o.Workers = clampWorkers(o.Workers)
 	return o, nil
+}
+
+// MaxWorkers bounds Options.Workers (each worker holds slice buffers).
+const MaxWorkers = 256
+
+// clampWorkers maps a non-positive count to GOMAXPROCS and caps it.
+func clampWorkers(w int) int {
+	if w <= 0 {
+		w = runtime.GOMAXPROCS(0)
+	}
+	return min(w, MaxWorkers)
 }
 
 // Result holds the enhancer's output on the geometry of Options.Box.
@@ -412,9 +421,7 @@ func accumulateFrom(ctx context.Context, res *Result, src volume.Geometry, dark,
 	dx, dy := dst.Size[0], dst.Size[1]
 	in := [][]float32{dark, bright}
 	type buffers struct{ plane, row [2][]float32 }
-	if workers <= 0 {
-		workers = runtime.GOMAXPROCS(0)
-	}
+	workers = clampWorkers(workers)
 	bufs := make([]*buffers, workers)
 	return forEach(ctx, workers, dst.Size[2], func(w, z int) {
 		b := bufs[w]
@@ -616,9 +623,7 @@ func upsampleMeasure(ctx context.Context, comps [6][]float32, active []uint8, sr
 		plane [6][]float32 // src plane interpolated along z
 		row   [6][]float32 // then along y
 	}
-	if workers <= 0 {
-		workers = runtime.GOMAXPROCS(0)
-	}
+	workers = clampWorkers(workers)
 	nf := float64(norm)
 	bufs := make([]*buffers, workers)
 	return forEach(ctx, workers, dst.Size[2], func(w, z int) {
@@ -777,9 +782,7 @@ func secondDerivatives(ctx context.Context, f *volume.Float32Volume, sigmaMM, tr
 // xz, yz. emit is called concurrently for different rows and must not
 // keep the slices.
 func hessianRows(ctx context.Context, f *volume.Float32Volume, sigmaMM [3]float64, truncate float64, workers int, correct bool, emit func(z, y int, h *[6][]float32)) error {
-	if workers <= 0 {
-		workers = runtime.GOMAXPROCS(0)
-	}
+	workers = clampWorkers(workers)
 	nx, ny, nz := f.Size[0], f.Size[1], f.Size[2]
 	plane := nx * ny
 	var k [3]kernels
