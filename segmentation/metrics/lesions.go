@@ -95,6 +95,19 @@ func MatchTumors(truth, pred *volume.LabelVolume, conn volume.Connectivity) (*De
 	if err := sameGrid(truth, pred); err != nil {
 		return nil, err
 	}
+	// Work inside the union of both masks' boxes: component labels cost
+	// four bytes per voxel, and lesions occupy a small part of a CT.
+	bt, _ := truth.BoundingBox()
+	bp, _ := pred.BoundingBox()
+	if box := bt.Union(bp); !box.Empty() && box != volume.FullBox(truth.Geometry) {
+		var err error
+		if truth, err = truth.Crop(box); err != nil {
+			return nil, fmt.Errorf("match tumors: %w", err)
+		}
+		if pred, err = pred.Crop(box); err != nil {
+			return nil, fmt.Errorf("match tumors: %w", err)
+		}
+	}
 	tc, err := volume.LabelComponents(truth, conn)
 	if err != nil {
 		return nil, fmt.Errorf("match tumors: %w", err)

@@ -196,6 +196,10 @@ func TestMatchTumors(t *testing.T) {
 	if a.Voxels != 27 || !a.Hit || math.Abs(a.Dice-30.0/45) > 1e-12 || len(a.Predicted) != 2 || a.Predicted[0] != 1 || a.Predicted[1] != 3 {
 		t.Fatalf("tumor A %+v, want 27 voxels, hit, Dice 0.6667, predicted [1 3]", a)
 	}
+	// A spans voxels 2..4: centroid voxel (3,3,3), origin (5,−7,100), 1 mm.
+	if a.CentroidLPS != [3]float64{8, -4, 103} {
+		t.Fatalf("tumor A centroid %v, want [8 -4 103]", a.CentroidLPS)
+	}
 	if b.Hit || b.Dice != 0 || len(b.Predicted) != 0 {
 		t.Fatalf("tumor B %+v, want a miss", b)
 	}
