@@ -209,36 +209,70 @@ func keepComponents(mask *LabelVolume, c *Components, keep []bool) *LabelVolume 
 	return out
 }
 
+// inBox runs fn on the crop of mask to its non-zero bounding box (so the
+// int32 component labels cover the mask's extent, not the whole grid) and
+// pastes the result into an otherwise empty copy of the grid.
+func inBox(op string, mask *LabelVolume, fn func(*LabelVolume) (*LabelVolume, error)) (*LabelVolume, error) {
+	if err := checkLabels(op, mask); err != nil {
+		return nil, err
+	}
+	out := &LabelVolume{Geometry: mask.Geometry, Labels: make([]uint8, len(mask.Labels))}
+	bb, ok := mask.BoundingBox()
+	if !ok {
+		return out, nil
+	}
+	crop, err := mask.Crop(bb)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", op, err)
+	}
+	r, err := fn(crop)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", op, err)
+	}
+	if err := out.Paste(r, bb.Min); err != nil {
+		return nil, fmt.Errorf("%s: %w", op, err)
+	}
+	return out, nil
+}
+
 // KeepLargestComponent returns a copy of mask holding only its largest
 // connected component of non-zero voxels (label values kept); an empty
 // mask gives an empty copy.
 func KeepLargestComponent(mask *LabelVolume, conn Connectivity) (*LabelVolume, error) {
-	c, err := LabelComponents(mask, conn)
-	if err != nil {
-		return nil, fmt.Errorf("keep largest component: %w", err)
-	}
-	keep := make([]bool, len(c.Components)+1)
-	keep[c.Largest()] = true
-	keep[0] = false
-	return keepComponents(mask, c, keep), nil
+	return inBox("keep largest component", mask, func(m *LabelVolume) (*LabelVolume, error) {
+		c, err := LabelComponents(m, conn)
+		if err != nil {
+			return nil, err
+		}
+		keep := make([]bool, len(c.Components)+1)
+		keep[c.Largest()] = true
+		keep[0] = false
+		return keepComponents(m, c, keep), nil
+	})
 }
 
 // RemoveSmallComponents returns a copy of mask without the connected
 // components of fewer than minVoxels voxels, and how many it removed.
 func RemoveSmallComponents(mask *LabelVolume, conn Connectivity, minVoxels int) (*LabelVolume, int, error) {
-	c, err := LabelComponents(mask, conn)
-	if err != nil {
-		return nil, 0, fmt.Errorf("remove small components: %w", err)
-	}
-	keep := make([]bool, len(c.Components)+1)
 	removed := 0
-	for k, comp := range c.Components {
-		keep[k+1] = comp.Voxels >= minVoxels
-		if !keep[k+1] {
-			removed++
+	out, err := inBox("remove small components", mask, func(m *LabelVolume) (*LabelVolume, error) {
+		c, err := LabelComponents(m, conn)
+		if err != nil {
+			return nil, err
 		}
+		keep := make([]bool, len(c.Components)+1)
+		for k, comp := range c.Components {
+			keep[k+1] = comp.Voxels >= minVoxels
+			if !keep[k+1] {
+				removed++
+			}
+		}
+		return keepComponents(m, c, keep), nil
+	})
+	if err != nil {
+		return nil, 0, err
 	}
-	return keepComponents(mask, c, keep), removed, nil
+	return out, removed, nil
 }
 
 // VoxelsForML returns the number of voxels of g that make up at least ml

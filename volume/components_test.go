@@ -253,3 +253,20 @@ func BenchmarkKeepLargestComponent(b *testing.B) {
 	m := liverMask()
 	benchLoop(b, m.Len(), func() error { _, err := KeepLargestComponent(m, Conn26); return err })
 }
+
+func TestComponentHelpersRejectBadInput(t *testing.T) {
+	if _, err := KeepLargestComponent(nil, Conn6); !errors.Is(err, ErrGeometry) {
+		t.Fatalf("nil mask: err %v, want ErrGeometry", err)
+	}
+	g := isoGeometry([3]int{3, 3, 3})
+	m, _ := NewLabelVolume(g)
+	m.Labels[13] = 1
+	if _, _, err := RemoveSmallComponents(m, 8, 1); !errors.Is(err, ErrConnectivity) {
+		t.Fatalf("connectivity 8: err %v, want ErrConnectivity", err)
+	}
+	empty, _ := NewLabelVolume(g)
+	k, err := KeepLargestComponent(empty, Conn26)
+	if err != nil || k.Count(0) != 27 {
+		t.Fatalf("empty mask: %v, %d background voxels", err, k.Count(0))
+	}
+}
