@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sort"
 
+	"github.com/mhpnet/node/segmentation/measure"
 	"github.com/mhpnet/node/segmentation/metrics"
 	"github.com/mhpnet/node/volume"
 )
@@ -76,15 +77,14 @@ func Evaluate(ctx context.Context, m *Model, ct *volume.Volume, truth *volume.La
 }
 
 // ReportSlices chooses the axial slices worth an overlay: the slice
-// through each true tumor's centroid, then the slices with the most liver
-// errors and the most tumor errors (false positive + false negative
+// through each true tumor's centroid (largest tumors first), then the
+// slices with the most liver errors and the most tumor errors (false positive + false negative
 // voxels), without repeats, at most n in all.
 func ReportSlices(truth, pred *volume.LabelVolume, n int) []int {
 	nz := truth.Size[2]
 	plane := truth.Size[0] * truth.Size[1]
 	liverErr := make([]int, nz)
 	tumorErr := make([]int, nz)
-	tumorTrue := make([]int, nz)
 	for z := 0; z < nz; z++ {
 		for i := z * plane; i < (z+1)*plane; i++ {
 			t, p := truth.Labels[i], pred.Labels[i]
@@ -93,9 +93,6 @@ func ReportSlices(truth, pred *volume.LabelVolume, n int) []int {
 			}
 			if (t == LabelTumor) != (p == LabelTumor) {
 				tumorErr[z]++
-			}
-			if t == LabelTumor {
-				tumorTrue[z]++
 			}
 		}
 	}
@@ -107,19 +104,12 @@ func ReportSlices(truth, pred *volume.LabelVolume, n int) []int {
 			out = append(out, z)
 		}
 	}
-	// tumor slices: the slice of largest true tumor area within each run
-	for z := 0; z < nz; {
-		if tumorTrue[z] == 0 {
-			z++
-			continue
+	// the slice through each true tumor's centroid, largest tumors first
+	if ts, err := measure.Tumors(truth, LabelTumor, volume.Conn6); err == nil {
+		sort.SliceStable(ts, func(a, b int) bool { return ts[a].Voxels > ts[b].Voxels })
+		for _, t := range ts {
+			add(min(max(int(t.CentroidVoxel[2]+0.5), 0), nz-1))
 		}
-		best := z
-		for ; z < nz && tumorTrue[z] > 0; z++ {
-			if tumorTrue[z] > tumorTrue[best] {
-				best = z
-			}
-		}
-		add(best)
 	}
 	worst := func(e []int, k int) {
 		idx := make([]int, nz)
