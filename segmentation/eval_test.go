@@ -20,8 +20,8 @@ func TestReportSlices(t *testing.T) {
 	}
 	set(truth, 2, 12, LabelLiver, 60)
 	set(pred, 2, 12, LabelLiver, 60)
-	set(truth, 4, 6, LabelTumor, 9) // tumor centred on slice 5
-	set(truth, 9, 9, LabelTumor, 4) // tumor on slice 9
+	set(truth, 4, 6, LabelTumor, 9)   // tumor centred on slice 5
+	set(truth, 9, 9, LabelTumor, 4)   // tumor on slice 9
 	set(pred, 14, 14, LabelLiver, 30) // liver error on slice 14 (30 voxels)
 	set(pred, 3, 3, LabelLiver, 70)   // liver error on slice 3 (10 voxels)
 	got := ReportSlices(truth, pred, 12)
