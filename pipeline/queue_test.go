@@ -370,3 +370,53 @@ func TestMaxDeliveriesAdvisory(t *testing.T) {
 		t.Errorf("dead letters %+v (%v)", dead, err)
 	}
 }
+
+// TestTwoNodesShareTheQueue: workers of two nodes (separate connections) on
+// one server take jobs from the same durable consumers; every job runs once.
+func TestTwoNodesShareTheQueue(t *testing.T) {
+	b := startBus(t, t.TempDir())
+	q1 := newQueue(t, b, testQueueOptions())
+	q2 := newQueue(t, secondConn(t, b), testQueueOptions())
+	res := collectResults(t, b)
+	slow := func(ctx context.Context) error {
+		select {
+		case <-time.After(50 * time.Millisecond):
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	f1, f2 := &fakeStages{segmentRun: slow}, &fakeStages{segmentRun: slow}
+	runWorker(t, q1, f1, WorkerOptions{Node: "n1", Concurrency: 2})
+	runWorker(t, q2, f2, WorkerOptions{Node: "n2", Concurrency: 2})
+	const n = 20
+	for i := range n {
+		j := job(fmt.Sprintf("1.2.3.%d", i+1))
+		if i%4 == 0 {
+			j.Priority = "high"
+		}
+		if _, err := q1.Enqueue(context.Background(), j); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, 30*time.Second, "20 results", func() bool { return len(res.snapshot()) >= n })
+	seen := map[string]int{}
+	nodes := map[string]int{}
+	for _, r := range res.snapshot() {
+		seen[r.SeriesInstanceUID]++
+		nodes[r.Node]++
+		if r.Outcome != OutcomeOK || r.Attempt != 1 {
+			t.Errorf("result %+v", r)
+		}
+	}
+	for s, c := range seen {
+		if c != 1 {
+			t.Errorf("series %s processed %d times", s, c)
+		}
+	}
+	_, seg1, _ := f1.counts()
+	_, seg2, _ := f2.counts()
+	if len(seen) != n || seg1+seg2 != n || nodes["n1"] == 0 || nodes["n2"] == 0 {
+		t.Errorf("%d series done; segmentations n1=%d n2=%d; results by node %v", len(seen), seg1, seg2, nodes)
+	}
+}
