@@ -105,6 +105,7 @@ func MarginVoxels(g Geometry, marginMM float64) [3]int {
 	return n
 }
 
+// String formats the box as [x0:x1, y0:y1, z0:z1] (half-open ranges).
 func (b Box) String() string {
 	return fmt.Sprintf("[%d:%d, %d:%d, %d:%d]", b.Min[0], b.Max[0], b.Min[1], b.Max[1], b.Min[2], b.Max[2])
 }

@@ -44,6 +44,7 @@ const (
 	Bright
 )
 
+// String names the polarity (both, dark, bright).
 func (p Polarity) String() string {
 	switch p {
 	case Both:
