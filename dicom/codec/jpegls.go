@@ -81,6 +81,7 @@ func (JPEGLSDecoder) DecodeFrame(px *dicom.PixelData, f dicom.PixelFormat, frame
 	if !isJPEGStart(data) {
 		return nil, ErrCorruptData{Codec: jpeglsName, Frame: frame, Reason: "no SOI marker (FFD8) at the start of the frame"}
 	}
+	data = withEOI(data)
 	// CharLS writes one byte per sample up to 8 bits and two above; the
 	// bit depth is only known from the header, so try the DICOM one first.
 	out := make([]byte, f.FrameBytes())
@@ -101,6 +102,24 @@ func (JPEGLSDecoder) DecodeFrame(px *dicom.PixelData, f dicom.PixelFormat, frame
 			Reason: fmt.Sprintf("CharLS error %d: %s", rc, C.GoString(C.charls_get_error_message(C.charls_jpegls_errc(rc))))}
 	}
 	return out, nil
+}
+
+// withEOI returns the codestream ending with its EOI marker (T.87 C.1.1),
+// trailing padding removed, adding the marker when it is missing. CharLS
+// 2.4.1 spends about 40 s of CPU on a 512×512 stream cut short without an
+// EOI (and fails quickly with one), so a truncated frame must never reach
+// it as is.
+func withEOI(b []byte) []byte {
+	end := len(b)
+	for end > 2 && b[end-1] == 0 { // even-length padding of the fragment
+		end--
+	}
+	if end >= 2 && b[end-2] == 0xFF && b[end-1] == 0xD9 {
+		return b[:end]
+	}
+	out := make([]byte, end, end+2)
+	copy(out, b)
+	return append(out, 0xFF, 0xD9)
 }
 
 // jlsDecode runs mhp_jls_decode on data into dst.

@@ -60,7 +60,9 @@ func (RLEDecoder) DecodeFrame(px *dicom.PixelData, f dicom.PixelFormat, frame in
 		// Segment s holds byte s of each sample counted from the most
 		// significant (G.2); in little-endian output that is byte planes-1-s.
 		got := unpackBits(data[offs[s]:offs[s+1]], out[planes-1-s:], planes, pixels)
-		if got < pixels {
+		// One byte more is the even-length padding of G.3.1; more than
+		// that means the frame is larger than Rows×Columns says.
+		if got < pixels || got > pixels+1 {
 			return nil, bad("segment %d decodes to %d bytes, want %d (Rows×Columns)", s+1, got, pixels)
 		}
 	}
@@ -68,32 +70,31 @@ func (RLEDecoder) DecodeFrame(px *dicom.PixelData, f dicom.PixelFormat, frame in
 }
 
 // unpackBits decodes a PackBits segment (G.3.1) into dst[0], dst[stride],
-// ... and returns the number of bytes written (at most n). Decoded bytes
-// beyond n (row padding some encoders add) are ignored.
+// ... dst[(n-1)*stride] and returns the number of bytes the segment
+// decodes to; bytes beyond n are counted, not written.
 func unpackBits(src, dst []byte, stride, n int) int {
 	w, i := 0, 0
-	for i < len(src) && w < n {
+	for i < len(src) {
 		c := int(int8(src[i]))
 		i++
 		switch {
 		case c >= 0: // c+1 literal bytes
-			k := min(c+1, len(src)-i, n-w)
-			for j := range k {
+			k := min(c+1, len(src)-i)
+			for j := range min(k, max(n-w, 0)) {
 				dst[(w+j)*stride] = src[i+j]
 			}
 			w += k
-			i += c + 1
+			i += k
 		case c != -128: // the next byte 1-c times
 			if i >= len(src) {
 				return w
 			}
 			b := src[i]
 			i++
-			k := min(1-c, n-w)
-			for j := range k {
+			for j := range min(1-c, max(n-w, 0)) {
 				dst[(w+j)*stride] = b
 			}
-			w += k
+			w += 1 - c
 		}
 	}
 	return w
