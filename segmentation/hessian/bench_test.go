@@ -4,6 +4,9 @@ import (
 	"context"
 	"math"
 	"math/rand/v2"
+	"os"
+	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -71,10 +74,21 @@ func cpuTime() time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
-// reportSpeed reports voxels per wall second and CPU seconds per run.
+// reportSpeed reports voxels per wall second, CPU seconds per run and the
+// process's peak resident memory so far (VmHWM: run one benchmark at a
+// time to attribute it).
 func reportSpeed(b *testing.B, voxels int, cpu0 time.Duration) {
 	b.ReportMetric(float64(voxels)*float64(b.N)/b.Elapsed().Seconds(), "voxels/s")
 	b.ReportMetric((cpuTime()-cpu0).Seconds()/float64(b.N), "cpu-s/op")
+	if st, err := os.ReadFile("/proc/self/status"); err == nil {
+		for _, line := range strings.Split(string(st), "\n") {
+			if f := strings.Fields(line); len(f) == 3 && f[0] == "VmHWM:" {
+				if kb, err := strconv.Atoi(f[1]); err == nil {
+					b.ReportMetric(float64(kb)/1024, "peak-RSS-MB")
+				}
+			}
+		}
+	}
 }
 
 // BenchmarkEnhanceScale times each default scale alone on the same box.
