@@ -175,7 +175,7 @@ func DefaultConfig() Config {
 			SpacingMM:        3,
 			Window:           HUWindow{Low: -200, High: 300, Center: 100, Scale: 100},
 			PositionChannels: true,
-			Threshold:        0.5,
+			Threshold:        0.35,
 			RefineLowHU:      -70,
 			RefineHighHU:     100,
 			MinVolumeML:      700,

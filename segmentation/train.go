@@ -31,7 +31,7 @@ type TrainOptions struct {
 	Seed int64
 	// NoHessian trains the tumor stage on CT alone (ablation).
 	NoHessian bool
-	// LiverSteps, TumorSteps: optimiser steps per stage (default 300, 400).
+	// LiverSteps, TumorSteps: optimiser steps per stage (default 600, 800).
 	LiverSteps, TumorSteps int
 	// BatchSize: patches per step (default 6).
 	BatchSize int
@@ -46,6 +46,10 @@ type TrainOptions struct {
 	// TumorShares: centre shares for tumor, tumor border, liver, outside the
 	// liver (default 0.3, 0.3, 0.3, 0.1).
 	TumorShares []float64
+	// LiverFrom, if set, supplies a trained liver stage (network and
+	// settings) so that only the tumor stage is trained, e.g. for the
+	// Hessian ablation.
+	LiverFrom *Model
 	// Progress, if set, is called after every step.
 	Progress func(stage string, step, total int, loss float64)
 	// CodeVersion is recorded in the model's provenance.
@@ -54,10 +58,10 @@ type TrainOptions struct {
 
 func (o *TrainOptions) defaults() {
 	if o.LiverSteps == 0 {
-		o.LiverSteps = 300
+		o.LiverSteps = 600
 	}
 	if o.TumorSteps == 0 {
-		o.TumorSteps = 400
+		o.TumorSteps = 800
 	}
 	if o.BatchSize == 0 {
 		o.BatchSize = 6
@@ -116,8 +120,13 @@ func Train(ctx context.Context, cases []TrainCase, opts TrainOptions) (*Model, e
 	m := &Model{cfg: cfg}
 	var err error
 	var lossL, lossT float64
-	m.liver, lossL, err = trainLiver(ctx, &m.cfg, cases, opts)
-	if err != nil {
+	if opts.LiverFrom != nil {
+		m.cfg.Liver = opts.LiverFrom.Config().Liver
+		m.liver = opts.LiverFrom.liver
+		lossL = opts.LiverFrom.cfg.Provenance.FinalLoss[0]
+		opts.LiverSteps = opts.LiverFrom.cfg.Provenance.Steps[0]
+		m.cfg.Provenance.Notes = "liver stage taken from a model trained on " + fmt.Sprint(opts.LiverFrom.cfg.Provenance.Data)
+	} else if m.liver, lossL, err = trainLiver(ctx, &m.cfg, cases, opts); err != nil {
 		return nil, err
 	}
 	m.tumor, lossT, err = trainTumor(ctx, &m.cfg, cases, opts)

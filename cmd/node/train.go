@@ -24,6 +24,7 @@ type trainFlags struct {
 	noHessian              bool
 	liverSteps, tumorSteps int
 	batch                  int
+	liverFrom              string
 }
 
 func newTrainCmd() *cobra.Command {
@@ -61,6 +62,7 @@ were refused (the message says why).`,
 	fl.IntVar(&f.liverSteps, "liver-steps", 0, "optimiser steps of the liver stage (0 = default)")
 	fl.IntVar(&f.tumorSteps, "tumor-steps", 0, "optimiser steps of the tumor stage (0 = default)")
 	fl.IntVar(&f.batch, "batch", 0, "patches per step (0 = default)")
+	fl.StringVar(&f.liverFrom, "liver-from", "", "take the liver stage from this model file and train only the tumor stage")
 	return cmd
 }
 
@@ -98,6 +100,13 @@ func runTrain(ctx context.Context, stdout, stderr io.Writer, f trainFlags) error
 		TumorSteps:  f.tumorSteps,
 		BatchSize:   f.batch,
 		CodeVersion: buildVersion(),
+	}
+	if f.liverFrom != "" {
+		lm, err := segmentation.LoadModel(f.liverFrom)
+		if err != nil {
+			return fmt.Errorf("train: --liver-from: %w", err)
+		}
+		opts.LiverFrom = lm
 	}
 	var bar *progressbar.ProgressBar
 	var barStage string
