@@ -141,26 +141,30 @@ func corrRow(dst, src, pad []float32, w []float32, r int, odd bool) {
 		pad[n+r+j] = last
 	}
 	copy(pad[r:r+n], src)
-	c := w[r]
+	// Accumulate tap by tap over the whole row (axpy form): streaming
+	// loops without bounds checks, instead of a reduction per output.
+	dst = dst[:n]
 	if odd {
-		for i := 0; i < n; i++ {
-			p := pad[i+r:]
-			m := pad[i : i+r+1]
-			var acc float32
-			for j := 1; j <= r; j++ {
-				acc += w[r+j] * (p[j] - m[r-j])
-			}
-			dst[i] = acc
+		clear(dst)
+	} else {
+		c := w[r]
+		ctr := pad[r : r+n]
+		for i := range dst {
+			dst[i] = c * ctr[i]
 		}
-		return
 	}
-	for i := 0; i < n; i++ {
-		p := pad[i+r:]
-		m := pad[i : i+r+1]
-		acc := c * p[0]
-		for j := 1; j <= r; j++ {
-			acc += w[r+j] * (p[j] + m[r-j])
+	for j := 1; j <= r; j++ {
+		wj := w[r+j]
+		p := pad[r+j : r+j+n]
+		m := pad[r-j : r-j+n]
+		if odd {
+			for i := range dst {
+				dst[i] += wj * (p[i] - m[i])
+			}
+		} else {
+			for i := range dst {
+				dst[i] += wj * (p[i] + m[i])
+			}
 		}
-		dst[i] = acc
 	}
 }
