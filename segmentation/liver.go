@@ -104,9 +104,11 @@ func segmentLiver(ctx context.Context, cfg LiverConfig, net *nn.Net, v *volume.V
 	sb := ct.sourceBox(cb, 1, v.Size)
 	res.mask = make([]uint8, v.Len())
 	ag.upsampleThreshold(v.Geometry, sb, thr, res.mask, 1, nil)
-	cleanBox(res.mask, v.Size, sb, 1, 0, true)
 	if cfg.RefineLowHU != 0 || cfg.RefineHighHU != 0 {
+		// keeps the largest component itself
 		refineLiver(v, res.mask, sb, ct, mask, cfg.RefineLowHU, cfg.RefineHighHU)
+	} else {
+		cleanBox(res.mask, v.Size, sb, 1, 0, true)
 	}
 	n := countNonzero(res.mask)
 	res.volumeML = float64(n) * v.VoxelVolumeML()
@@ -249,11 +251,13 @@ func refineLiver(v *volume.Volume, mask []uint8, b box, coarse *grid, cmask []ui
 		cz := near(2, z)
 		for y := b.lo[1]; y < b.hi[1]; y++ {
 			cy := near(1, y)
+			brow := band[sz[0]*(cy+sz[1]*cz):]
+			mrow := mask[nx*(y+ny*z):]
 			for x := b.lo[0]; x < b.hi[0]; x++ {
-				i := x + nx*(y+ny*z)
-				if mask[i] == 0 || band[mx[x-b.lo[0]]+sz[0]*(cy+sz[1]*cz)] == 0 {
+				if mrow[x] == 0 || brow[mx[x-b.lo[0]]] == 0 {
 					continue
 				}
+				i := x + nx*(y+ny*z)
 				var s float32
 				n := 0
 				for dy := -1; dy <= 1; dy++ {

@@ -173,46 +173,63 @@ func fillHoles3D(m []uint8, sz [3]int) {
 // to the outside in 3D but are enclosed in most slices).
 func fillHolesSlices(m []uint8, sz [3]int) {
 	nx, ny, nz := sz[0], sz[1], sz[2]
-	outside := make([]bool, nx*ny)
-	stack := make([]int, 0, 1024)
+	plane := nx * ny
+	// state per voxel of the current slice: 0 unvisited, 1 outside
+	outside := make([]uint8, plane)
+	stack := make([]int32, 0, 1024)
 	for z := 0; z < nz; z++ {
-		s := m[z*nx*ny : (z+1)*nx*ny]
-		for i := range outside {
-			outside[i] = false
-		}
-		push := func(i int) {
-			if s[i] == 0 && !outside[i] {
-				outside[i] = true
-				stack = append(stack, i)
+		s := m[z*plane : (z+1)*plane]
+		any := false
+		for _, v := range s {
+			if v != 0 {
+				any = true
+				break
 			}
 		}
+		if !any {
+			continue
+		}
+		clear(outside)
+		stack = stack[:0]
 		for x := 0; x < nx; x++ {
-			push(x)
-			push(x + nx*(ny-1))
+			for _, i := range [2]int{x, x + nx*(ny-1)} {
+				if s[i] == 0 && outside[i] == 0 {
+					outside[i] = 1
+					stack = append(stack, int32(i))
+				}
+			}
 		}
 		for y := 0; y < ny; y++ {
-			push(nx * y)
-			push(nx*y + nx - 1)
+			for _, i := range [2]int{nx * y, nx*y + nx - 1} {
+				if s[i] == 0 && outside[i] == 0 {
+					outside[i] = 1
+					stack = append(stack, int32(i))
+				}
+			}
 		}
 		for len(stack) > 0 {
-			i := stack[len(stack)-1]
+			i := int(stack[len(stack)-1])
 			stack = stack[:len(stack)-1]
-			x, y := i%nx, i/nx
-			if x > 0 {
-				push(i - 1)
+			x := i % nx
+			if x > 0 && s[i-1] == 0 && outside[i-1] == 0 {
+				outside[i-1] = 1
+				stack = append(stack, int32(i-1))
 			}
-			if x < nx-1 {
-				push(i + 1)
+			if x < nx-1 && s[i+1] == 0 && outside[i+1] == 0 {
+				outside[i+1] = 1
+				stack = append(stack, int32(i+1))
 			}
-			if y > 0 {
-				push(i - nx)
+			if i >= nx && s[i-nx] == 0 && outside[i-nx] == 0 {
+				outside[i-nx] = 1
+				stack = append(stack, int32(i-nx))
 			}
-			if y < ny-1 {
-				push(i + nx)
+			if i+nx < plane && s[i+nx] == 0 && outside[i+nx] == 0 {
+				outside[i+nx] = 1
+				stack = append(stack, int32(i+nx))
 			}
 		}
 		for i := range s {
-			if s[i] == 0 && !outside[i] {
+			if s[i] == 0 && outside[i] == 0 {
 				s[i] = 1
 			}
 		}

@@ -31,6 +31,9 @@ type TrainOptions struct {
 	Seed int64
 	// NoHessian trains the tumor stage on CT alone (ablation).
 	NoHessian bool
+	// AbsoluteHU windows the tumor stage's CT in absolute HU instead of
+	// relative to the case's liver parenchyma median (ablation).
+	AbsoluteHU bool
 	// LiverSteps, TumorSteps: optimiser steps per stage (default 600, 800).
 	LiverSteps, TumorSteps int
 	// BatchSize: patches per step (default 6).
@@ -97,6 +100,10 @@ func Train(ctx context.Context, cases []TrainCase, opts TrainOptions) (*Model, e
 		cfg.Tumor.UseHessian = false
 		cfg.Tumor.Arch.InChannels = 1
 		cfg.Tumor.MinHessian = 0
+	}
+	if opts.AbsoluteHU {
+		// the same window centred on a typical portal-venous parenchyma
+		cfg.Tumor.Window = HUWindow{Low: -50, High: 200, Center: 105, Scale: 50}
 	}
 	cfg.Liver.Arch.InChannels = liverInChannels(cfg.Liver.PositionChannels)
 	if err := cfg.Validate(); err != nil {

@@ -25,6 +25,7 @@ type trainFlags struct {
 	liverSteps, tumorSteps int
 	batch                  int
 	liverFrom              string
+	absoluteHU             bool
 }
 
 func newTrainCmd() *cobra.Command {
@@ -62,6 +63,7 @@ were refused (the message says why).`,
 	fl.IntVar(&f.liverSteps, "liver-steps", 0, "optimiser steps of the liver stage (0 = default)")
 	fl.IntVar(&f.tumorSteps, "tumor-steps", 0, "optimiser steps of the tumor stage (0 = default)")
 	fl.IntVar(&f.batch, "batch", 0, "patches per step (0 = default)")
+	fl.BoolVar(&f.absoluteHU, "absolute-hu", false, "window the tumor stage's CT in absolute HU, not relative to the liver parenchyma median (ablation)")
 	fl.StringVar(&f.liverFrom, "liver-from", "", "take the liver stage from this model file and train only the tumor stage")
 	return cmd
 }
@@ -96,6 +98,7 @@ func runTrain(ctx context.Context, stdout, stderr io.Writer, f trainFlags) error
 	opts := segmentation.TrainOptions{
 		Seed:        f.seed,
 		NoHessian:   f.noHessian,
+		AbsoluteHU:  f.absoluteHU,
 		LiverSteps:  f.liverSteps,
 		TumorSteps:  f.tumorSteps,
 		BatchSize:   f.batch,
