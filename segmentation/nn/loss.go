@@ -239,7 +239,7 @@ func (op *lossOp) Hashcode() uint32      { return hashOf(op.String()) }
 func (op *lossOp) String() string        { return fmt.Sprintf("DiceCELoss%+v", op.spec) }
 func (op *lossOp) DiffWRT(int) []bool    { return []bool{true, false, false} }
 func (op *lossOp) SymDiff(in G.Nodes, out, grad *G.Node) (G.Nodes, error) {
-	d, err := G.ApplyOp(&lossGradOp{lossOp: op}, in[0], in[1], in[2], grad)
+	d, err := G.ApplyOp(&lossGradOp{loss: op}, in[0], in[1], in[2], grad)
 	if err != nil {
 		return nil, err
 	}
@@ -248,8 +248,8 @@ func (op *lossOp) SymDiff(in G.Nodes, out, grad *G.Node) (G.Nodes, error) {
 
 // lossGradOp: (logits, target, mask, upstream scalar) → ∂loss/∂logits.
 type lossGradOp struct {
-	*lossOp
-	out opBuf
+	loss *lossOp
+	out  opBuf
 }
 
 func (op *lossGradOp) Arity() int { return 4 }
@@ -266,7 +266,7 @@ func (op *lossGradOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
 	return s.Clone(), nil
 }
 func (op *lossGradOp) Do(in ...G.Value) (G.Value, error) {
-	logits, tgt, msk, n, vox, err := op.operands(in)
+	logits, tgt, msk, n, vox, err := op.loss.operands(in)
 	if err != nil {
 		return nil, err
 	}
@@ -282,12 +282,15 @@ func (op *lossGradOp) Do(in ...G.Value) (G.Value, error) {
 		}
 	}
 	t, d := op.out.tensor(in[0].(tensor.Tensor).Shape(), false)
-	op.spec.eval(logits, tgt, msk, n, vox, d, scale)
+	op.loss.spec.eval(logits, tgt, msk, n, vox, d, scale)
 	return t, nil
 }
+func (op *lossGradOp) ReturnsPtr() bool      { return false }
+func (op *lossGradOp) CallsExtern() bool     { return false }
+func (op *lossGradOp) OverwritesInput() int  { return -1 }
 func (op *lossGradOp) WriteHash(h hash.Hash) { fmt.Fprint(h, op.String()) }
 func (op *lossGradOp) Hashcode() uint32      { return hashOf(op.String()) }
-func (op *lossGradOp) String() string        { return fmt.Sprintf("DiceCELossGrad%+v", op.spec) }
+func (op *lossGradOp) String() string        { return fmt.Sprintf("DiceCELossGrad%+v", op.loss.spec) }
 
 var (
 	_ G.SDOp = (*lossOp)(nil)

@@ -26,6 +26,10 @@ type ConvParams struct {
 // [Out]; the result is [N][Out][Z−e][Y−e][X−e] with e = (Kernel−1)·Dilation,
 // plus bias and an optional fused ReLU. Everything is float32. The node's
 // backward pass gives gradients for w, b and (see InputGrad) x.
+//
+// Give every parameter node a distinct name (G.WithName): gorgonia v0.9.18
+// merges leaves that hash alike, and two unnamed weight matrices of the same
+// shape became one node in our tests.
 func Conv3d(x, w, b *G.Node, p ConvParams) (*G.Node, error) {
 	return conv3d(newEngine(), x, w, b, p)
 }
