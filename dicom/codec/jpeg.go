@@ -301,6 +301,9 @@ func newHuffTable(counts [17]int, vals []byte) (*huffTable, error) {
 		t.maxcode[l] = -1
 		if counts[l] > 0 {
 			for range counts[l] {
+				if code >= 1<<l { // more codes than the length can hold
+					return nil, ErrCorruptData{Codec: jpegName, Reason: fmt.Sprintf("Huffman table over-subscribed at length %d", l)}
+				}
 				if l <= huffLookBits {
 					lo := code << (huffLookBits - l)
 					for i := range int32(1) << (huffLookBits - l) {
@@ -311,9 +314,6 @@ func newHuffTable(counts [17]int, vals []byte) (*huffTable, error) {
 				k++
 			}
 			t.maxcode[l] = code - 1
-			if code > 1<<l { // more codes than the length can hold
-				return nil, ErrCorruptData{Codec: jpegName, Reason: fmt.Sprintf("Huffman table over-subscribed at length %d", l)}
-			}
 		}
 		code <<= 1
 	}
