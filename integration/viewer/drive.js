@@ -112,7 +112,7 @@ async function loadAndRead(page, s) {
   await waitFor(page, 'soft-tissue window', () => {
     const vpId = window.services.viewportGridService.getActiveViewportId();
     const v = window.cornerstone.getRenderingEngines()[0].getViewport(vpId)?.getProperties?.().voiRange;
-    return !!v && Math.abs(v.upper - v.lower - 400) < 1;
+    return !!v && Math.abs(v.upper - v.lower - 400) <= 1.5; // DICOM linear window: 399 wide
   });
 
   // 1. What OHIF holds: the labelmap of every CT image of the stack, read from
@@ -152,6 +152,13 @@ async function loadAndRead(page, s) {
   //    chroma direction (pixel - mean(pixel) = alpha * (colour - mean(colour))),
   //    so each tinted pixel is attributed to the segment whose colour has the
   //    nearest chroma direction.
+  //    Drawing is software WebGL (SwiftShader) in headless chromium, and its
+  //    cost grows with the canvas: step in a smaller window, then restore it.
+  await page.setViewportSize(cfg.stepWindow || { width: 800, height: 500 });
+  await waitFor(page, 'smaller viewport', w => {
+    const vpId = window.services.viewportGridService.getActiveViewportId();
+    return window.cornerstone.getRenderingEngines()[0].getViewport(vpId).canvas.width < w;
+  }, (cfg.stepWindow || { width: 800 }).width);
   const shown = await page.evaluate(async ({ id, segments, sops }) => {
     const cs = window.cornerstone;
     const viewportId = window.services.viewportGridService.getActiveViewportId();
@@ -200,6 +207,11 @@ async function loadAndRead(page, s) {
     return { slices, canvas: [c.width, c.height], renderMs: Math.round(renderMs) };
   }, { id: segmentationId, segments: held.segments, sops: s.stepSOPs || [] });
   lap('stepMs');
+  await page.setViewportSize({ width: 1280, height: 800 });
+  await waitFor(page, 'full viewport', () => {
+    const vpId = window.services.viewportGridService.getActiveViewportId();
+    return window.cornerstone.getRenderingEngines()[0].getViewport(vpId).canvas.width > 900;
+  });
   log(`SEG ${s.label}: stepped through ${shown.slices.length} slices (${shown.renderMs} ms drawing)`);
 
   // Screenshots of chosen slices with every segment shown.
@@ -207,7 +219,7 @@ async function loadAndRead(page, s) {
   for (const sop of s.screenshotSOPs || []) {
     await showSOP(page, sop);
     await page.waitForTimeout(200);
-    const file = path.join(cfg.outDir, `${s.label}-slice-${screenshots.length + 1}.png`);
+    const file = path.join(cfg.outDir, `${s.label}-slice-${screenshots.length / 2 + 1}.png`);
     await page.screenshot({ path: file });
     const viewportFile = file.replace(/\.png$/, '-viewport.png');
     await page.locator('.cornerstone-canvas').first().screenshot({ path: viewportFile });
