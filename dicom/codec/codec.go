@@ -136,12 +136,12 @@ func isJPEGStart(b []byte) bool {
 }
 
 // jp2Signature is the JPEG 2000 signature box (T.800 I.5.1).
-var jp2Signature = []byte{0, 0, 0, 12, 'j', 'P', ' ', ' ', '\r', '\n', 0x87, '\n'}
+const jp2Signature = "\x00\x00\x00\x0cjP  \r\n\x87\n"
 
 // isJ2KStart reports whether b starts a J2K codestream (SOC then SIZ,
 // T.800 A.4.1 and A.5.1) or a JP2 file.
 func isJ2KStart(b []byte) bool {
-	return (len(b) >= 4 && b[0] == 0xFF && b[1] == 0x4F && b[2] == 0xFF && b[3] == 0x51) || bytes.HasPrefix(b, jp2Signature)
+	return (len(b) >= 4 && b[0] == 0xFF && b[1] == 0x4F && b[2] == 0xFF && b[3] == 0x51) || bytes.HasPrefix(b, []byte(jp2Signature))
 }
 
 // put stores a decoded sample in a native little-endian frame.

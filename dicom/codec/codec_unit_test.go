@@ -245,3 +245,42 @@ func TestJPEGLSWithoutEOI(t *testing.T) {
 		t.Error("decode without EOI differs")
 	}
 }
+
+// TestJP2Wrapped decodes the cornerstone J2K codestream wrapped in a JP2
+// file (signature, file type and contiguous codestream boxes, the last with
+// a 16-byte header too) to the same samples as the raw codestream.
+func TestJP2Wrapped(t *testing.T) {
+	o := readObject(t, testdata.Shared(t, csDir+"JPEG2000LosslessOnlyTransferSyntax_1.2.840.10008.1.2.4.90.dcm"))
+	want, err := JPEG2000Decoder{}.DecodeFrame(o.px, o.format, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cs := o.px.Fragments[0]
+	box := func(typ string, payload []byte, xl bool) []byte {
+		var b []byte
+		if xl {
+			b = binary.BigEndian.AppendUint32(b, 1)
+			b = append(b, typ...)
+			b = binary.BigEndian.AppendUint64(b, uint64(16+len(payload)))
+		} else {
+			b = binary.BigEndian.AppendUint32(b, uint32(8+len(payload)))
+			b = append(b, typ...)
+		}
+		return append(b, payload...)
+	}
+	ftyp := box("ftyp", []byte("jp2 \x00\x00\x00\x00jp2 "), false)
+	for _, xl := range []bool{false, true} {
+		jp2 := append(append([]byte(jp2Signature), ftyp...), box("jp2c", cs, xl)...)
+		got, err := JPEG2000Decoder{}.DecodeFrame(&dicom.PixelData{Fragments: [][]byte{jp2}, Frames: 1}, o.format, 0)
+		if err != nil {
+			t.Fatalf("XLBox %v: %v", xl, err)
+		}
+		if !bytes.Equal(got, want) {
+			t.Errorf("XLBox %v: JP2 decode differs from the codestream's", xl)
+		}
+	}
+	noCS := append([]byte(jp2Signature), ftyp...)
+	if _, err := (JPEG2000Decoder{}).DecodeFrame(&dicom.PixelData{Fragments: [][]byte{noCS}, Frames: 1}, o.format, 0); !errors.Is(err, ErrCorrupt) {
+		t.Errorf("JP2 without jp2c: err = %v, want ErrCorrupt", err)
+	}
+}

@@ -46,25 +46,30 @@ func fuzzDecoder(f *testing.F, dec dicom.Decoder, files ...string) {
 
 const ct0012Dir = "data/dicom-codecs/ct0012/CT0012."
 
+// FuzzRLE fuzzes RLEDecoder.
 func FuzzRLE(f *testing.F) {
 	fuzzDecoder(f, RLEDecoder{}, csDir+"RLELosslessTransferSyntax_1.2.840.10008.1.2.5.dcm", ct0012Dir+"not_fragmented_bot_rle.dcm")
 }
 
+// FuzzJPEGLossless fuzzes JPEGDecoder on lossless (process 14) frames.
 func FuzzJPEGLossless(f *testing.F) {
 	fuzzDecoder(f, JPEGDecoder{}, csDir+"JPEGProcess14TransferSyntax_1.2.840.10008.1.2.4.57.dcm",
 		csDir+"JPEGProcess14SV1TransferSyntax_1.2.840.10008.1.2.4.70.dcm", ct0012Dir+"fragmented_no_bot_jpeg_lossless.57.dcm")
 }
 
+// FuzzJPEGDCT fuzzes JPEGDecoder on 8- and 12-bit DCT frames.
 func FuzzJPEGDCT(f *testing.F) {
 	fuzzDecoder(f, JPEGDecoder{}, csDir+"JPEGProcess1TransferSyntax_1.2.840.10008.1.2.4.50.dcm",
 		csDir+"JPEGProcess2_4TransferSyntax_1.2.840.10008.1.2.4.51.dcm", ct0012Dir+"fragmented_no_bot_jpeg_baseline.51.dcm")
 }
 
+// FuzzJPEGLS fuzzes JPEGLSDecoder (CharLS).
 func FuzzJPEGLS(f *testing.F) {
 	fuzzDecoder(f, JPEGLSDecoder{}, csDir+"JPEGLSLosslessTransferSyntax_1.2.840.10008.1.2.4.80.dcm",
 		csDir+"JPEGLSLossyTransferSyntax_1.2.840.10008.1.2.4.81.dcm", ct0012Dir+"not_fragmented_bot_jpeg_ls.80.dcm")
 }
 
+// FuzzJPEG2000 fuzzes JPEG2000Decoder (OpenJPEG).
 func FuzzJPEG2000(f *testing.F) {
 	fuzzDecoder(f, JPEG2000Decoder{}, csDir+"JPEG2000LosslessOnlyTransferSyntax_1.2.840.10008.1.2.4.90.dcm",
 		csDir+"JPEG2000TransferSyntax_1.2.840.10008.1.2.4.91.dcm")

@@ -188,7 +188,7 @@ func j2kCodestream(b []byte) ([]byte, error) {
 	if len(b) >= 4 && b[0] == 0xFF && b[1] == 0x4F {
 		return b, nil
 	}
-	if len(b) < len(jp2Signature) || string(b[:len(jp2Signature)]) != string(jp2Signature) {
+	if len(b) < len(jp2Signature) || string(b[:len(jp2Signature)]) != jp2Signature {
 		return nil, bad("neither a J2K codestream (FF4F) nor a JP2 file")
 	}
 	for p := 0; p+8 <= len(b); {
