@@ -16,6 +16,7 @@ package codec
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 
 	"github.com/mhpnet/node/dicom"
@@ -45,7 +46,8 @@ const (
 )
 
 // Decoders returns dicom.DefaultDecoders() plus every decoder of this
-// package, keyed by TransferSyntaxUID. Each call returns a new map.
+// package, keyed by TransferSyntaxUID. Each call returns a new map; the
+// decoders hold no state and are safe for concurrent use.
 func Decoders() dicom.Decoders {
 	ds := dicom.DefaultDecoders()
 	ds[RLELossless] = RLEDecoder{}
@@ -142,6 +144,17 @@ const jp2Signature = "\x00\x00\x00\x0cjP  \r\n\x87\n"
 // T.800 A.4.1 and A.5.1) or a JP2 file.
 func isJ2KStart(b []byte) bool {
 	return (len(b) >= 4 && b[0] == 0xFF && b[1] == 0x4F && b[2] == 0xFF && b[3] == 0x51) || bytes.HasPrefix(b, []byte(jp2Signature))
+}
+
+// withFrame sets the frame of an ErrCorruptData raised by a header parser
+// that does not know it.
+func withFrame(err error, frame int) error {
+	var ce ErrCorruptData
+	if errors.As(err, &ce) {
+		ce.Frame = frame
+		return ce
+	}
+	return err
 }
 
 // put stores a decoded sample in a native little-endian frame.

@@ -38,11 +38,7 @@ func (JPEGDecoder) DecodeFrame(px *dicom.PixelData, f dicom.PixelFormat, frame i
 func decodeJPEG(data []byte, f dicom.PixelFormat, frame int) ([]byte, error) {
 	h, err := parseJPEG(data)
 	if err != nil {
-		if ce, ok := err.(ErrCorruptData); ok {
-			ce.Frame = frame
-			return nil, ce
-		}
-		return nil, err
+		return nil, withFrame(err, frame)
 	}
 	fr := h.frame
 	switch {

@@ -149,11 +149,7 @@ func (JPEG2000Decoder) DecodeFrame(px *dicom.PixelData, f dicom.PixelFormat, fra
 		err = checkSIZ(cs, f)
 	}
 	if err != nil {
-		if ce, ok := err.(ErrCorruptData); ok {
-			ce.Frame = frame
-			return nil, ce
-		}
-		return nil, err
+		return nil, withFrame(err, frame)
 	}
 	out := make([]byte, f.FrameBytes())
 	var msg [256]C.char
