@@ -187,6 +187,12 @@ func (e *engine) convForward(dst, src, w, b []float32, g convGeom, relu bool) {
 	}
 	rpc := g.wideRowsPerChunk(e.colTarget, e.minCols)
 	nch := (g.wideRows() + rpc - 1) / rpc
+	// Small tiles: split finer so that every worker has work. (Each output
+	// column's dot products do not depend on the chunking.)
+	for rpc > 1 && g.n*nch < 2*e.workers {
+		rpc = (rpc + 1) / 2
+		nch = (g.wideRows() + rpc - 1) / rpc
+	}
 	K := g.kdim()
 	inStride, outStride := g.inC*g.inVox(), g.outC*g.outVox()
 	ovox := g.outVox()
