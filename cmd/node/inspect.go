@@ -97,7 +97,7 @@ type inspectRefusal struct {
 // inspectDir scans dir and, with hu, decodes each usable series (one at a
 // time) for its HU range.
 func inspectDir(ctx context.Context, dir string, hu bool) (*inspectReport, error) {
-	sc, err := dicom.ReadDir(ctx, dir, dicom.Options{})
+	sc, err := dicom.ReadDir(ctx, dir, readerOptions())
 	if err != nil {
 		return nil, err
 	}

@@ -84,7 +84,7 @@ type labelResult struct {
 }
 
 func runSegment(ctx context.Context, stdout, stderr io.Writer, f segmentFlags) error {
-	series, err := dicom.ReadSeries(ctx, f.in, dicom.Options{})
+	series, err := dicom.ReadSeries(ctx, f.in, readerOptions())
 	if err != nil {
 		return fmt.Errorf("segment: %w", err)
 	}
