@@ -5,6 +5,9 @@ import (
 	"fmt"
 
 	"github.com/mhpnet/node/dicom"
+	"github.com/mhpnet/node/dicom/seg"
+	"github.com/mhpnet/node/dicomweb"
+	"github.com/mhpnet/node/pipeline"
 )
 
 // Exit codes of the node binary. Scripts may rely on them.
@@ -60,10 +63,15 @@ func classify(err error) int {
 // isRefusal reports whether err means the input data was refused.
 // Packages with typed input errors add their sentinel here.
 func isRefusal(err error) bool {
-	return errors.Is(err, dicom.ErrRefused)
+	return errors.Is(err, dicom.ErrRefused) ||
+		errors.Is(err, seg.ErrInvalidSource) ||
+		errors.Is(err, seg.ErrGeometryMismatch)
 }
 
 // isUnavailable reports whether err means a needed service was unreachable.
 func isUnavailable(err error) bool {
-	return false
+	return errors.Is(err, pipeline.ErrNATSUnavailable) ||
+		errors.Is(err, dicomweb.ErrTransport) ||
+		errors.Is(err, dicomweb.ErrTimeout) ||
+		errors.Is(err, dicomweb.ErrServer)
 }

@@ -88,7 +88,7 @@ func runRulesCheck(ctx context.Context, w io.Writer, f rulesCheckFlags) error {
 		if err != nil {
 			return err
 		}
-		series, err := stages.NewPACS(c, dicom.Options{}).ListSeries(ctx, source, f.study)
+		series, err := stages.NewPACS(c, readerOptions()).ListSeries(ctx, source, f.study)
 		if err != nil {
 			return withCode(ExitUnavailable, err)
 		}
@@ -162,7 +162,7 @@ func printDecisions(w io.Writer, cfg *config.Config, studies map[string][]rules.
 // seriesFromDir reads the CT series of a folder with their rule attributes;
 // refused series are reported with their reason (they would fail as jobs).
 func seriesFromDir(ctx context.Context, dir, source string) (map[string][]rules.Series, []string, error) {
-	scan, err := dicom.ReadDir(ctx, dir, dicom.Options{})
+	scan, err := dicom.ReadDir(ctx, dir, readerOptions())
 	if err != nil {
 		return nil, nil, fmt.Errorf("reading %s: %w", dir, err)
 	}

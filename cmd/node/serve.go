@@ -213,7 +213,7 @@ func runServe(ctx context.Context, stdout, stderr io.Writer, f commonFlags) erro
 	if err != nil {
 		return err
 	}
-	pacs := stages.NewPACS(client, dicom.Options{})
+	pacs := stages.NewPACS(client, readerOptions())
 
 	bus, err := pipeline.ConnectNATS(ctx, natsOptions(cfg))
 	if err != nil {
