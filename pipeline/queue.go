@@ -481,6 +481,24 @@ func (q *Queue) Dead(ctx context.Context, limit int) ([]DeadJob, error) {
 	return out, err
 }
 
+// Results lists result events (seg.results.ok, .failed, .skipped) kept in
+// the results stream, oldest first, at most limit; study, when not empty,
+// keeps only that study's.
+func (q *Queue) Results(ctx context.Context, study string, limit int) ([]Result, error) {
+	var out []Result
+	err := walk(ctx, q.results, "seg.results.>", limit, func(m *jetstream.RawStreamMsg) error {
+		var r Result
+		if err := json.Unmarshal(m.Data, &r); err != nil {
+			r.Outcome, r.Reason = "undecodable", err.Error()
+		}
+		if study == "" || r.StudyInstanceUID == study {
+			out = append(out, r)
+		}
+		return nil
+	})
+	return out, err
+}
+
 // JobState is what `node jobs show` prints.
 type JobState struct {
 	// Queued is set when the job is in the work queue.

@@ -26,7 +26,7 @@ func newJobsCmd() *cobra.Command {
 	var f jobsFlags
 	cmd := &cobra.Command{
 		Use:   "jobs",
-		Short: "List, show and retry queued and dead-lettered jobs",
+		Short: "List, show and retry queued and dead-lettered jobs; print results",
 		Long: `jobs inspects the node's JetStream work queue and dead-letter stream.
 
 It connects to nats.url, or to the embedded server of a running 'node serve'
@@ -50,6 +50,7 @@ or dead:<seq> / queued:<seq>, also work.`,
 					return jobsShow(ctx, cmd.OutOrStdout(), q, args[0], f)
 				})
 			}},
+		newJobsResultsCmd(&f),
 		&cobra.Command{Use: "retry ID", Short: "Queue a dead-lettered job again", Args: cobra.ExactArgs(1),
 			RunE: func(cmd *cobra.Command, args []string) error {
 				return withQueue(cmd.Context(), f, func(ctx context.Context, q *pipeline.Queue) error {
@@ -181,4 +182,55 @@ func truncate(s string, n int) string {
 		return s
 	}
 	return s[:n-1] + "…"
+}
+
+func newJobsResultsCmd(f *jobsFlags) *cobra.Command {
+	var study string
+	cmd := &cobra.Command{
+		Use:   "results [--study UID]",
+		Short: "Print the result events kept by the node: outcome, SEG, liver volume, tumors, timings",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return withQueue(cmd.Context(), *f, func(ctx context.Context, q *pipeline.Queue) error {
+				rs, err := q.Results(ctx, study, f.limit)
+				if err != nil {
+					return err
+				}
+				if f.json {
+					return writeJSON(cmd.OutOrStdout(), rs)
+				}
+				printResults(cmd.OutOrStdout(), rs)
+				return nil
+			})
+		},
+	}
+	cmd.Flags().StringVar(&study, "study", "", "only the results of this StudyInstanceUID")
+	return cmd
+}
+
+// printResults writes one block per result event, for people.
+func printResults(w io.Writer, rs []pipeline.Result) {
+	for _, r := range rs {
+		fmt.Fprintf(w, "%s  %s  series %s\n", r.Time.Format(time.RFC3339), r.Outcome, r.SeriesInstanceUID)
+		if r.Reason != "" {
+			fmt.Fprintf(w, "  reason: %s\n", r.Reason)
+		}
+		if r.SEG != nil {
+			fmt.Fprintf(w, "  SEG series %s\n", r.SEG.SeriesInstanceUID)
+		}
+		if m := r.Measurements; m != nil {
+			fmt.Fprintf(w, "  liver %.0f mL, %d tumor(s)\n", m.LiverVolumeML, len(m.Tumors))
+			for i, t := range m.Tumors {
+				fmt.Fprintf(w, "    tumor %d: %.1f mL, longest axial diameter %.1f mm, centroid LPS (%.1f, %.1f, %.1f) mm\n",
+					i+1, t.VolumeML, t.DiameterMM, t.CentroidLPS[0], t.CentroidLPS[1], t.CentroidLPS[2])
+			}
+			for _, fl := range m.Flags {
+				fmt.Fprintf(w, "  flag: %s\n", fl)
+			}
+		}
+		if t, ok := r.Timings["total"]; ok {
+			fmt.Fprintf(w, "  %.1f s in total (%d slices)\n", t, r.Instances)
+		}
+	}
+	fmt.Fprintf(w, "%d result(s)\n", len(rs))
 }
