@@ -107,7 +107,8 @@ async function loadAndRead(page, s) {
 
   // Soft-tissue window (OHIF's hotkey "1", W 400 L 40), as a radiologist picks
   // it: IRCAD's CT carries WindowWidth 0.
-  await page.locator('.cornerstone-canvas').first().hover();
+  const box = await page.locator('.cornerstone-canvas').first().boundingBox();
+  await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2); // hotkeys act on the viewport under the pointer
   await page.keyboard.press('1');
   await waitFor(page, 'soft-tissue window', () => {
     const vpId = window.services.viewportGridService.getActiveViewportId();
