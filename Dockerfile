@@ -8,7 +8,7 @@
 
 FROM golang:1.26-bookworm AS build
 RUN apt-get update \
- && apt-get install -y --no-install-recommends libopenblas-dev \
+ && apt-get install -y --no-install-recommends libopenblas-dev libcharls-dev libopenjp2-7-dev pkg-config \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY go.mod go.sum ./
@@ -19,7 +19,7 @@ RUN CGO_ENABLED=1 go build -trimpath -ldflags "-s -w -X main.Version=${VERSION}"
 
 FROM debian:bookworm-slim
 RUN apt-get update \
- && apt-get install -y --no-install-recommends libopenblas0-pthread ca-certificates \
+ && apt-get install -y --no-install-recommends libopenblas0-pthread libcharls2 libopenjp2-7 ca-certificates \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --system --home /var/lib/mhpnet --create-home --uid 10001 mhpnet
 COPY --from=build /out/node /usr/local/bin/node
