@@ -41,6 +41,12 @@ type TrainOptions struct {
 	// LiverPatch, TumorPatch: output edge of a training patch in voxels
 	// (default 16, 12).
 	LiverPatch, TumorPatch int
+	// LiverAniso: per-axis scale jitter of the liver stage on top of the
+	// isotropic ±15 % (default 0.03).
+	LiverAniso float64
+	// LiverElasticVox: amplitude (coarse voxels) of the liver stage's
+	// elastic deformation; 0 = none.
+	LiverElasticVox float64
 	// LearningRate for Adam (default 2e-3).
 	LearningRate float64
 	// LiverShares: centre shares for liver, liver border, other body tissue
@@ -74,6 +80,9 @@ func (o *TrainOptions) defaults() {
 	}
 	if o.TumorPatch == 0 {
 		o.TumorPatch = 12
+	}
+	if o.LiverAniso == 0 {
+		o.LiverAniso = 0.03
 	}
 	if o.LearningRate == 0 {
 		o.LearningRate = 2e-3
@@ -198,7 +207,10 @@ func trainLiver(ctx context.Context, cfg *Config, cases []TrainCase, opts TrainO
 			ci := rng.IntN(len(tcs))
 			tc := tcs[ci]
 			ctr := tc.strata.pick(rng, opts.LiverShares)
-			t := randomTransform(rng, 0.15, 15, [3]bool{false, false, false}, false)
+			t := randomTransform(rng, 0.15, opts.LiverAniso, 15, [3]bool{false, false, false}, false)
+			if opts.LiverElasticVox > 0 {
+				t = t.withWarp(rng, opts.LiverElasticVox, float64(opts.LiverPatch)/2+float64(lc.Arch.ReceptiveRadius()))
+			}
 			a := float32(1 + 0.1*(2*rng.Float64()-1))
 			b := float32(25 * (2*rng.Float64() - 1))
 			posShift := [2]float32{float32(0.08 * (2*rng.Float64() - 1)), float32(0.08 * (2*rng.Float64() - 1))}
@@ -310,7 +322,7 @@ func trainTumor(ctx context.Context, cfg *Config, cases []TrainCase, opts TrainO
 			ci := rng.IntN(len(tcs))
 			c := tcs[ci]
 			ctr := c.strata.pick(rng, opts.TumorShares)
-			t := randomTransform(rng, 0.1, 10, [3]bool{true, true, true}, true)
+			t := randomTransform(rng, 0.1, 0.03, 10, [3]bool{true, true, true}, true)
 			ref := c.ref
 			a := float32(1 + 0.08*(2*rng.Float64()-1))
 			b := float32(8 * (2*rng.Float64() - 1))
