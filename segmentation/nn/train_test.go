@@ -25,7 +25,7 @@ func newPhantom(seed uint64, size [3]int, spheres int, noise float64) phantom {
 	ax, ay, az := 0.42*float64(nx), 0.38*float64(ny), 0.40*float64(nz)
 	type ball struct{ x, y, z, r float64 }
 	var balls []ball
-	for len(balls) < spheres {
+	for try := 0; len(balls) < spheres && try < 100000; try++ { // small volumes may hold fewer
 		r := 2.5 + rng.Float64()*3.5
 		b := ball{cx + (rng.Float64()*2-1)*(ax-r-2), cy + (rng.Float64()*2-1)*(ay-r-2), cz + (rng.Float64()*2-1)*(az-r-2), r}
 		// keep it inside the ellipsoid and apart from the others
