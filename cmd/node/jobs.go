@@ -126,8 +126,12 @@ func jobsList(ctx context.Context, w io.Writer, q *pipeline.Queue, f jobsFlags) 
 		fmt.Fprintf(tw, "queued\t%s\t%s\t%s\t-\t%s\t\n", j.Job.ID, j.Job.StudyInstanceUID, j.Job.Priority, age(now, j.Stored))
 	}
 	for _, d := range dead {
+		// LAST ERROR is the last column (nothing to align after it): it is
+		// cut only against runaway messages, since the part a person acts on
+		// (missing slices, an undecodable syntax) comes after the stage and
+		// series prefix and would be lost at a terminal width.
 		fmt.Fprintf(tw, "dead\t%s\t%s\t%s\t%d\t%s\t%s\n", d.Job.ID, d.Job.StudyInstanceUID, d.Job.Priority, d.Attempts,
-			age(now, d.FailedAt), truncate(d.LastError, 100))
+			age(now, d.FailedAt), truncate(d.LastError, maxListedError))
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -175,6 +179,9 @@ func age(now, t time.Time) string {
 	}
 	return now.Sub(t).Round(time.Second).String() + " ago"
 }
+
+// maxListedError bounds the LAST ERROR column of `node jobs list`.
+const maxListedError = 600
 
 func truncate(s string, n int) string {
 	s = strings.ReplaceAll(s, "\n", " ")
