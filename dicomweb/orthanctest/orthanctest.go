@@ -81,7 +81,9 @@ type Options struct {
 	// Verbose starts Orthanc with --verbose.
 	Verbose bool
 	// ExtraConfig entries are merged into the generated configuration
-	// (they win over the generated ones).
+	// (they win over the generated ones). An int HttpPort here is the port
+	// Orthanc listens on and Server.Port reports (e.g. to restart a PACS
+	// on the port its clients know).
 	ExtraConfig map[string]any
 	// StartTimeout bounds the wait for GET /system (default 30 s).
 	StartTimeout time.Duration
@@ -215,6 +217,11 @@ func launchOnce(ctx context.Context, bin, plugin, dir string, own bool, opts Opt
 	port, err := freePort()
 	if err != nil {
 		return nil, fmt.Errorf("orthanctest: free port: %w", err)
+	}
+	// An HttpPort in ExtraConfig wins in Orthanc's configuration, so it is
+	// where Orthanc listens: report and wait on that one.
+	if p, ok := opts.ExtraConfig["HttpPort"].(int); ok && p > 0 {
+		port = p
 	}
 	db := filepath.Join(dir, "db")
 	tmp := filepath.Join(dir, "tmp")

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -140,5 +141,25 @@ func getJSON(t *testing.T, url string, v any) {
 	}
 	if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// An HttpPort given in ExtraConfig is where Orthanc listens, so it is the
+// port the Server reports and waits on (e.g. to restart a PACS on the port
+// its clients were configured with).
+func TestExtraConfigHttpPort(t *testing.T) {
+	t.Parallel()
+	port, err := freePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := Start(t, Options{ExtraConfig: map[string]any{"HttpPort": port}})
+	if s.Port() != port || s.URL() != "http://127.0.0.1:"+strconv.Itoa(port) {
+		t.Fatalf("Port %d, URL %s; want port %d", s.Port(), s.URL(), port)
+	}
+	var sys struct{ Version string }
+	getJSON(t, s.URL()+"/system", &sys)
+	if sys.Version == "" {
+		t.Fatal("GET /system on the configured port: no version")
 	}
 }
