@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 
 	"github.com/mhpnet/node/dicom"
 	"github.com/mhpnet/node/dicom/seg"
@@ -55,6 +56,10 @@ func classify(err error) int {
 		return ExitRefused
 	case isUnavailable(err):
 		return ExitUnavailable
+	case errors.Is(err, fs.ErrNotExist):
+		// A path given on the command line or in the configuration
+		// (--in, --labels, --model, model.path) does not exist.
+		return ExitUsage
 	default:
 		return ExitFailure
 	}

@@ -25,7 +25,8 @@ slices, unsupported transfer syntax, ...), and so are the files that are not CT
 slices (localizers, reports, non-DICOM files). Patient names and IDs are never
 printed.
 
-Exit code 0 when at least one series is usable, 3 when none is.`,
+Exit code 0 when at least one series is usable, 3 when none is, 2 when DIR
+does not exist.`,
 		Example: `  node inspect .testdata/ircadb/3Dircadb1.1/PATIENT_DICOM
   node inspect --json /data/incoming | jq '.series[].slices'`,
 		Args: cobra.ExactArgs(1),

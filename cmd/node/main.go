@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -33,6 +34,14 @@ func run(ctx context.Context, args []string) int {
 		return ExitOK
 	}
 	fmt.Fprintf(os.Stderr, "node: %v\n", err)
+	return exitCode(err)
+}
+
+// exitCode maps the error of a command to the process exit code.
+func exitCode(err error) int {
+	if err == nil {
+		return ExitOK
+	}
 	var ce *exitError
 	if errors.As(err, &ce) {
 		return ce.code
@@ -67,5 +76,41 @@ Exit codes: 0 success, 1 failure, 2 usage or configuration error,
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return usageErrorf("%v (see '%s --help')", err, c.CommandPath())
 	})
+	strictArgs(root)
 	return root
+}
+
+// strictArgs makes every mistake in the positional arguments of c and its
+// subcommands a usage error (exit 2). Without it cobra exits 1 on a wrong
+// argument count or an unknown command, and a command group (node jobs,
+// node rules) given an unknown subcommand prints its help and exits 0, so
+// a script cannot tell a typo from success.
+func strictArgs(c *cobra.Command) {
+	if c.HasSubCommands() && !c.Runnable() {
+		c.Args = cobra.ArbitraryArgs
+		c.DisableFlagsInUseLine = true // still shown as "node jobs [command]"
+		if c.SuggestionsMinimumDistance <= 0 {
+			c.SuggestionsMinimumDistance = 2 // cobra's own default
+		}
+		c.RunE = func(cmd *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				return cmd.Help()
+			}
+			msg := fmt.Sprintf("unknown command %q for %q", args[0], cmd.CommandPath())
+			if s := cmd.SuggestionsFor(args[0]); len(s) > 0 {
+				msg += fmt.Sprintf("; did you mean %s?", strings.Join(s, " or "))
+			}
+			return usageErrorf("%s (see '%s --help')", msg, cmd.CommandPath())
+		}
+	} else if check := c.Args; check != nil {
+		c.Args = func(cmd *cobra.Command, args []string) error {
+			if err := check(cmd, args); err != nil {
+				return usageErrorf("%v (see '%s --help')", err, cmd.CommandPath())
+			}
+			return nil
+		}
+	}
+	for _, sub := range c.Commands() {
+		strictArgs(sub)
+	}
 }

@@ -1,0 +1,56 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestExitCodes checks the exit codes scripts rely on for mistakes on the
+// command line itself: each must be ExitUsage with a message naming the
+// problem, never ExitOK (help printed as if it had worked) nor ExitFailure.
+func TestExitCodes(t *testing.T) {
+	missing := filepath.Join(t.TempDir(), "does-not-exist")
+	empty := t.TempDir()
+	if err := os.WriteFile(filepath.Join(empty, "notes.txt"), []byte("not DICOM"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name    string
+		args    []string
+		want    int
+		wantErr string
+	}{
+		{"no command prints help", nil, ExitOK, ""},
+		{"group without subcommand prints help", []string{"jobs"}, ExitOK, ""},
+		{"unknown command", []string{"bogus"}, ExitUsage, `unknown command "bogus" for "node"`},
+		{"misspelt command suggests", []string{"inspekt"}, ExitUsage, "inspect"},
+		{"unknown jobs subcommand", []string{"jobs", "bogus"}, ExitUsage, `unknown command "bogus" for "node jobs"`},
+		{"unknown rules subcommand", []string{"rules", "chek"}, ExitUsage, `unknown command "chek" for "node rules"`},
+		{"inspect without DIR", []string{"inspect"}, ExitUsage, "accepts 1 arg(s), received 0"},
+		{"inspect with two DIRs", []string{"inspect", "a", "b"}, ExitUsage, "accepts 1 arg(s), received 2"},
+		{"version with an argument", []string{"version", "extra"}, ExitUsage, `unknown command "extra" for "node version"`},
+		{"jobs show without ID", []string{"jobs", "show"}, ExitUsage, "accepts 1 arg(s), received 0"},
+		{"unknown flag", []string{"inspect", "--bogus", "."}, ExitUsage, "unknown flag: --bogus"},
+		{"inspect of a missing folder", []string{"inspect", missing}, ExitUsage, "no such file or directory"},
+		{"inspect of a folder without DICOM", []string{"inspect", empty}, ExitRefused, "no usable CT series"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := execute(t, tt.args...)
+			if got := exitCode(err); got != tt.want {
+				t.Fatalf("exit code %d, want %d (error: %v)", got, tt.want, err)
+			}
+			if tt.wantErr == "" {
+				if err != nil {
+					t.Fatalf("error %v, want none", err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Fatalf("error %v, want it to contain %q", err, tt.wantErr)
+			}
+		})
+	}
+}
