@@ -3,7 +3,9 @@ package pipeline
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"regexp"
 	"time"
 )
@@ -59,24 +61,37 @@ func ParseStudyEvent(data []byte) (StudyEvent, error) {
 	if err := dec.Decode(&ev); err != nil {
 		return ev, fmt.Errorf("%w: not the expected JSON object: %v", ErrInvalidEvent, err)
 	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return ev, fmt.Errorf("%w: trailing data after the JSON object: send exactly one object", ErrInvalidEvent)
+	}
 	return ev, ev.Validate()
+}
+
+// clip shortens a refused value quoted in an error, which goes back to the
+// sender and into the log.
+func clip(s string) string {
+	const limit = 80
+	if len(s) <= limit {
+		return s
+	}
+	return s[:limit] + fmt.Sprintf("... (%d bytes)", len(s))
 }
 
 // Validate checks the UIDs and the source.
 func (ev StudyEvent) Validate() error {
 	if !ValidUID(ev.StudyInstanceUID) {
-		return fmt.Errorf("%w: StudyInstanceUID %q is not a DICOM UID (digits and dots, at most 64 characters)", ErrInvalidEvent, ev.StudyInstanceUID)
+		return fmt.Errorf("%w: StudyInstanceUID %q is not a DICOM UID (digits and dots, at most 64 characters)", ErrInvalidEvent, clip(ev.StudyInstanceUID))
 	}
 	if len(ev.SeriesInstanceUIDs) > 10000 {
 		return fmt.Errorf("%w: %d series listed, at most 10000", ErrInvalidEvent, len(ev.SeriesInstanceUIDs))
 	}
 	for _, s := range ev.SeriesInstanceUIDs {
 		if !ValidUID(s) {
-			return fmt.Errorf("%w: SeriesInstanceUID %q is not a DICOM UID", ErrInvalidEvent, s)
+			return fmt.Errorf("%w: SeriesInstanceUID %q is not a DICOM UID", ErrInvalidEvent, clip(s))
 		}
 	}
 	if !sourcePattern.MatchString(ev.Source) {
-		return fmt.Errorf("%w: source %q: use letters, digits, - or _ (at most 64)", ErrInvalidEvent, ev.Source)
+		return fmt.Errorf("%w: source %q: use letters, digits, - or _ (at most 64)", ErrInvalidEvent, clip(ev.Source))
 	}
 	return nil
 }
