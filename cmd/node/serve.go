@@ -171,7 +171,9 @@ It prints the effective configuration (secrets masked) at start-up and serves
 /metrics, /healthz and /readyz on http.listen.
 
 Exit codes: 0 clean shutdown; 2 bad configuration (every problem listed with
-file:line); 4 NATS or the PACS unavailable at start-up.`,
+file:line); 4 NATS unavailable at start-up or the HTTP port taken. A PACS
+that does not answer at start-up is logged as a warning and reported by
+/readyz; jobs wait for it.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runServe(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr(), f)
@@ -215,9 +217,19 @@ func runServe(ctx context.Context, stdout, stderr io.Writer, f commonFlags) erro
 	}
 	pacs := stages.NewPACS(client, readerOptions())
 
+	// unavailable reports a start-up failure to reach NATS or the PACS,
+	// unless the node was told to stop meanwhile (SIGTERM during start-up):
+	// the cancelled context failed the step, and that is a clean stop.
+	unavailable := func(err error) error {
+		if ctx.Err() != nil {
+			log.Info("stopped during start-up")
+			return nil
+		}
+		return withCode(ExitUnavailable, err)
+	}
 	bus, err := pipeline.ConnectNATS(ctx, natsOptions(cfg))
 	if err != nil {
-		return withCode(ExitUnavailable, err)
+		return unavailable(err)
 	}
 	// Closed last, after the workers: see the shutdown sequence below.
 	defer bus.Close()
@@ -228,7 +240,7 @@ func runServe(ctx context.Context, stdout, stderr io.Writer, f commonFlags) erro
 	}
 	q, err := pipeline.NewQueue(ctx, bus, queueOptions(cfg))
 	if err != nil {
-		return withCode(ExitUnavailable, err)
+		return unavailable(err)
 	}
 
 	reg := prometheus.NewRegistry()
@@ -296,11 +308,20 @@ func runServe(ctx context.Context, stdout, stderr io.Writer, f commonFlags) erro
 		return nil
 	})
 	run(&intake, "router", func() error { return router.Run(intakeCtx) })
+	// The PACS is not required to start (it may come back; /readyz reports
+	// it), but a wrong pacs.url must not go unnoticed behind "node ready".
+	run(&intake, "PACS check", func() error {
+		if err := pacs.Ping(intakeCtx); err != nil && intakeCtx.Err() == nil {
+			log.Warn("PACS not reachable at start-up; jobs wait until it is, /readyz reports it",
+				zap.String("pacs", cfg.PACS.URL), zap.Error(err))
+		}
+		return nil
+	})
 	if p := cfg.Intake.Poller; p.Enabled {
 		poller, err := pipeline.NewPoller(ctx, bus, pacs, q, pipeline.PollerOptions{Source: cfg.PACS.Name, Interval: p.Interval,
 			QuietPeriod: p.QuietPeriod, Lookback: p.Lookback, Backfill: p.Backfill}, log, metrics)
 		if err != nil {
-			return withCode(ExitUnavailable, err)
+			return unavailable(err)
 		}
 		run(&intake, "poller", func() error { return poller.Run(intakeCtx) })
 	}
