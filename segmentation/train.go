@@ -42,10 +42,10 @@ type TrainOptions struct {
 	// (default 16, 12).
 	LiverPatch, TumorPatch int
 	// LiverAniso: per-axis scale jitter of the liver stage on top of the
-	// isotropic ±15 % (default 0.03).
+	// isotropic ±15 % (default 0.08).
 	LiverAniso float64
 	// LiverElasticVox: amplitude (coarse voxels) of the liver stage's
-	// elastic deformation; 0 = none.
+	// elastic deformation (default 2; negative = none).
 	LiverElasticVox float64
 	// LearningRate for Adam (default 2e-3).
 	LearningRate float64
@@ -82,7 +82,10 @@ func (o *TrainOptions) defaults() {
 		o.TumorPatch = 12
 	}
 	if o.LiverAniso == 0 {
-		o.LiverAniso = 0.03
+		o.LiverAniso = 0.08
+	}
+	if o.LiverElasticVox == 0 {
+		o.LiverElasticVox = 2
 	}
 	if o.LearningRate == 0 {
 		o.LearningRate = 2e-3

@@ -64,8 +64,8 @@ were refused (the message says why).`,
 	fl.IntVar(&f.liverSteps, "liver-steps", 0, "optimiser steps of the liver stage (0 = default)")
 	fl.IntVar(&f.tumorSteps, "tumor-steps", 0, "optimiser steps of the tumor stage (0 = default)")
 	fl.IntVar(&f.batch, "batch", 0, "patches per step (0 = default)")
-	fl.Float64Var(&f.aniso, "liver-aniso", 0, "per-axis scale jitter of the liver stage's augmentation (0 = default 0.03)")
-	fl.Float64Var(&f.elastic, "liver-elastic", 0, "amplitude in coarse voxels of the liver stage's elastic deformation (0 = none)")
+	fl.Float64Var(&f.aniso, "liver-aniso", 0, "per-axis scale jitter of the liver stage's augmentation (0 = default 0.08)")
+	fl.Float64Var(&f.elastic, "liver-elastic", 0, "amplitude in coarse voxels of the liver stage's elastic deformation (0 = default 2, negative = none)")
 	fl.BoolVar(&f.absoluteHU, "absolute-hu", false, "window the tumor stage's CT in absolute HU, not relative to the liver parenchyma median (ablation)")
 	fl.StringVar(&f.liverFrom, "liver-from", "", "take the liver stage from this model file and train only the tumor stage")
 	return cmd
