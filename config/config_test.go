@@ -107,11 +107,11 @@ intake:
   webhook:
     enabled: true
     token: hunter2hunter2hunter2
-`, []string{"node.yaml:8: secrets are not written in the file", "node.yaml:6:3: intake.webhook: enabled without a secret"}},
+`, []string{"node.yaml:8:5: intake.webhook.token: secrets are not written in the file", "node.yaml:6:3: intake.webhook: enabled without a secret"}},
 		{"unknown key", minimal + `
 queue:
   concurency: 2
-`, []string{`node.yaml:6: unknown key "concurency" (in queue; see node.example.yaml for the keys)`}},
+`, []string{`node.yaml:6:3: queue.concurency: unknown key "concurency" (in queue; see node.example.yaml for the keys)`}},
 		{"bad regex, bad range, bad action, unknown priority, duplicate name, all at once", minimal + `
 routing:
   rules:
@@ -140,7 +140,35 @@ routing:
 		{"wrong type", minimal + `
 queue:
   max_deliver: lots
-`, []string{"node.yaml:6: cannot unmarshal !!str `lots` into int"}},
+`, []string{"node.yaml:6:3: queue.max_deliver: `lots` is not an integer"}},
+		{"wrong types located and explained", minimal + `
+queue:
+  concurrency: many
+  backoff: 5
+  ack_wait: forever
+  priorities: {a: 1}
+intake:
+  poller:
+    enabled: perhaps
+`, []string{
+			"node.yaml:6:3: queue.concurrency: `many` is not an integer",
+			"node.yaml:7:3: queue.backoff: `5` is not a list of durations such as [30s, 2m]",
+			"node.yaml:8:3: queue.ack_wait: `forever` is not a duration such as 30s, 2m or 24h",
+			"node.yaml:9:3: queue.priorities: must be a list such as [a, b]",
+			"node.yaml:12:5: intake.poller.enabled: `perhaps` is not true or false",
+		}},
+		{"wrong type in a list item", minimal + `
+routing:
+  rules:
+    - name: a
+      action: process
+      match:
+        slice_thickness: {min: thin}
+`, []string{"node.yaml:10:9: routing.rules[0].match.slice_thickness: `thin` is not a number"}},
+		{"not a mapping", "- a\n- b\n", []string{
+			"node.yaml:1: the file must be a mapping of sections such as pacs: and queue:",
+			"node.yaml: pacs.url: required",
+		}},
 		{"syntax error stops", "pacs: [\n", []string{"node.yaml:1: did not find expected node content"}},
 		{"env override checked", minimal, nil},
 	}

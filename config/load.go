@@ -148,16 +148,64 @@ func (v *validator) yamlError(err error) {
 		if sm := yamlLine.FindStringSubmatch(m); sm != nil {
 			p.Line, _ = strconv.Atoi(sm[1])
 			p.Reason = friendlier(sm[2])
+			if strings.HasSuffix(sm[2], " into config.Config") {
+				p.Reason = "the file must be a mapping of sections such as pacs: and queue: (see node.example.yaml)"
+			} else {
+				p.Path, p.Column = v.keyAt(p.Line)
+			}
 		}
 		v.problems = append(v.problems, p)
 	}
 }
 
+// keyAt returns the key path that starts line (yaml.v3 errors give only the
+// line) and its column: the outermost key on the line, and of several at
+// that column (a list item "- name: x") the deepest. "" when the line holds
+// no key, e.g. inside a syntax error.
+func (v *validator) keyAt(line int) (string, int) {
+	best, col := "", 0
+	for path, at := range v.lines {
+		if at.line != line {
+			continue
+		}
+		if best == "" || at.col < col || (at.col == col && (len(path) > len(best) || (len(path) == len(best) && path < best))) {
+			best, col = path, at.col
+		}
+	}
+	return best, col
+}
+
 var notFound = regexp.MustCompile(`^field (\S+) not found in type config\.(\S+)$`)
+
+// cannotUnmarshal is yaml.v3's wrong-type message, e.g.
+// "cannot unmarshal !!str `many` into int".
+var cannotUnmarshal = regexp.MustCompile("^cannot unmarshal !!\\w+ (`.*`|) ?into (\\S+)$")
+
+// expected names what a Go type of the configuration takes, for people.
+var expected = map[string]string{
+	"int":             "an integer",
+	"int64":           "an integer",
+	"float64":         "a number",
+	"bool":            "true or false",
+	"string":          "a string",
+	"time.Duration":   "a duration such as 30s, 2m or 24h",
+	"[]time.Duration": "a list of durations such as [30s, 2m]",
+	"[]string":        "a list such as [a, b]",
+}
 
 func friendlier(m string) string {
 	if sm := notFound.FindStringSubmatch(m); sm != nil {
 		return fmt.Sprintf("unknown key %q (in %s; see node.example.yaml for the keys)", sm[1], strings.ToLower(sm[2]))
+	}
+	if sm := cannotUnmarshal.FindStringSubmatch(m); sm != nil {
+		what, ok := expected[sm[2]]
+		if !ok {
+			return m
+		}
+		if sm[1] == "" {
+			return "must be " + what
+		}
+		return fmt.Sprintf("%s is not %s", sm[1], what)
 	}
 	return m
 }
