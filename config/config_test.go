@@ -165,6 +165,17 @@ routing:
       match:
         slice_thickness: {min: thin}
 `, []string{"node.yaml:10:9: routing.rules[0].match.slice_thickness: `thin` is not a number"}},
+		{"unreadable secrets reported once each", minimal + `  auth:
+    type: bearer
+    token: {file: /nonexistent/pacs-token}
+intake:
+  webhook:
+    enabled: true
+    token: {env: MHPNET_TEST_UNSET_TOKEN}
+`, []string{
+			"node.yaml:6:5: pacs.auth.token: reading secret file: open /nonexistent/pacs-token: no such file or directory",
+			"node.yaml:10:5: intake.webhook.token: environment variable MHPNET_TEST_UNSET_TOKEN is not set or empty",
+		}},
 		{"not a mapping", "- a\n- b\n", []string{
 			"node.yaml:1: the file must be a mapping of sections such as pacs: and queue:",
 			"node.yaml: pacs.url: required",

@@ -5,10 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
 	"reflect"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -315,8 +317,9 @@ func splitList(s string) []string {
 
 // resolveSecrets reads every secret from its file or variable.
 func (v *validator) resolveSecrets(c *Config, lookup func(string) (string, bool)) {
-	for path, s := range c.secrets() {
-		if err := s.resolve(lookup); err != nil {
+	secrets := c.secrets()
+	for _, path := range slices.Sorted(maps.Keys(secrets)) { // problems in a stable order
+		if err := secrets[path].resolve(lookup); err != nil {
 			v.add(path, "%v", err)
 		}
 	}

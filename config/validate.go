@@ -53,17 +53,20 @@ func (v *validator) validate(c *Config) {
 	} else if u, err := url.Parse(c.PACS.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		v.add("pacs.url", "%q is not an http:// or https:// URL", c.PACS.URL)
 	}
+	// A secret given as {file: ...} or {env: ...} that could not be read is
+	// already reported where it is; "required" would say it twice.
+	configured := func(s Secret) bool { return s.IsSet() || s.File != "" || s.Env != "" }
 	switch c.PACS.Auth.Type {
 	case "none":
 	case "basic":
 		if c.PACS.Auth.Username == "" {
 			v.add("pacs.auth.username", "required with auth type basic")
 		}
-		if !c.PACS.Auth.Password.IsSet() {
+		if !configured(c.PACS.Auth.Password) {
 			v.add("pacs.auth.password", "required with auth type basic: {file: PATH} or {env: NAME}")
 		}
 	case "bearer":
-		if !c.PACS.Auth.Token.IsSet() {
+		if !configured(c.PACS.Auth.Token) {
 			v.add("pacs.auth.token", "required with auth type bearer: {file: PATH} or {env: NAME}")
 		}
 	default:
@@ -125,7 +128,6 @@ func (v *validator) validate(c *Config) {
 		v.add("intake.nats.subject", "%q must be a literal NATS subject", in.NATS.Subject)
 	}
 	if in.Webhook.Enabled {
-		configured := func(s Secret) bool { return s.IsSet() || s.File != "" || s.Env != "" }
 		if !configured(in.Webhook.Token) && !configured(in.Webhook.HMACSecret) {
 			v.add("intake.webhook", "enabled without a secret: set token or hmac_secret ({file: PATH} or {env: NAME}); the webhook never accepts unauthenticated requests")
 		}
