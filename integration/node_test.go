@@ -42,21 +42,6 @@ func freePort(t *testing.T) int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
-// modelPath returns "" when the embedded model is usable, else a tiny model
-// trained for this test (a few steps on IRCAD 1.1: it exercises the
-// plumbing, not the accuracy).
-func modelPath(ctx context.Context, t *testing.T, bin, tmp string) string {
-	t.Helper()
-	if _, err := segmentation.DefaultModel(); err == nil {
-		return ""
-	} else {
-		t.Logf("embedded model not usable (%v): training a tiny one for the plumbing", err)
-	}
-	out := filepath.Join(tmp, "tiny.mhp")
-	runNode(ctx, t, bin, "train", "--data", testdata.CT(t, "ircadb/3Dircadb1.1"), "--out", out, "--liver-steps", "5", "--tumor-steps", "5")
-	return out
-}
-
 // nodeProc is a running `node serve`.
 type nodeProc struct {
 	cmd  *exec.Cmd
@@ -115,8 +100,14 @@ func TestNodeServeEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	tmp := t.TempDir()
-	bin := buildNode(ctx, t, here, tmp)
-	model := modelPath(ctx, t, bin, tmp)
+	// The embedded model when it is usable; a tiny one (plumbing only)
+	// while it is not.
+	bin, model := sharedNode(t)
+	if _, err := segmentation.DefaultModel(); err == nil {
+		model = ""
+	} else {
+		t.Logf("embedded model not usable (%v): using the tiny one", err)
+	}
 	crlm := testdata.CT(t, "ct/crlm-ct-1004")
 
 	httpPort, natsPort := freePort(t), freePort(t)

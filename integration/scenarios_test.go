@@ -206,7 +206,7 @@ func TestScenarioOrthancDownDuringSTOW(t *testing.T) {
 	}
 	waitUntil(t, jobBound, "a failed STOW-RS", func() bool {
 		for _, e := range findLogs(node.out.String(), "job failed; will retry", nil) {
-			if strings.Contains(e.str("error"), "store") {
+			if strings.HasPrefix(e.str("error"), "store: STOW-RS of SEG ") {
 				return true
 			}
 		}
@@ -227,6 +227,7 @@ func TestScenarioOrthancDownDuringSTOW(t *testing.T) {
 		delays = append(delays, fmt.Sprintf("attempt %v: retry in %v (%.60s)", e["attempt"], e["retry_in"], e.str("error")))
 	}
 	t.Logf("Orthanc down %.1f s; failed attempts: %s", downFor.Seconds(), strings.Join(delays, "; "))
+	t.Logf("first failure: %s", failed[0].str("error"))
 	ok := byOutcome(rs, pipeline.OutcomeOK)
 	if len(rs) != 1 || len(ok) != 1 || ok[0].Attempt != len(failed)+1 || ok[0].Attempt < 3 {
 		t.Errorf("results %+v; want one ok after the %d failed attempts", rs, len(failed))
@@ -453,7 +454,9 @@ func TestScenarioThreeAnnouncements(t *testing.T) {
 // TestScenarioCompressedStudy: CRLM-CT-1004 re-encoded in JPEG lossless
 // (process 14, SV1; dcmcjpeg) under new UIDs and stored so in Orthanc (which
 // cannot transcode it without GDCM) is segmented by the node, decoding
-// locally; the SEG references exactly the compressed study's instances.
+// locally; the SEG references exactly the compressed study's instances, and
+// the measurements equal those of the uncompressed original processed by the
+// same node (lossless decoding gives the same HU, so the same labels).
 func TestScenarioCompressedStudy(t *testing.T) {
 	s := newScenario(t)
 	o := orthanctest.Start(t, orthanctest.Options{})
@@ -487,18 +490,31 @@ func TestScenarioCompressedStudy(t *testing.T) {
 		}
 	}
 	study := uploadStudy(s.ctx, t, o, files[0])
+	// The uncompressed original too: the same pixels must give the same
+	// measurements.
+	orig := uploadStudyDir(s.ctx, t, o, testdata.CT(t, "ct/crlm-ct-1004"), 41)
 
 	c := s.conf(t, "jpeg", o.DICOMwebURL())
 	cfg := c.write(t, s.tmp)
 	serve(t, s.bin, cfg, c.HTTPPort)
 	announce(t, c.natsURL(), study)
-	rs := waitResults(s.ctx, t, c.natsURL(), jobBound, "the ok result", func(rs []pipeline.Result) bool {
-		return len(rs) > 0
+	announce(t, c.natsURL(), orig)
+	rs := waitResults(s.ctx, t, c.natsURL(), jobBound, "two ok results", func(rs []pipeline.Result) bool {
+		return len(rs) >= 2
 	})
-	if len(rs) != 1 || rs[0].Outcome != pipeline.OutcomeOK {
-		t.Fatalf("results %+v, want one ok", rs)
+	if len(rs) != 2 || len(byOutcome(rs, pipeline.OutcomeOK)) != 2 {
+		t.Fatalf("results %+v, want two ok", rs)
 	}
-	r := rs[0]
+	r, ro := rs[0], rs[1]
+	if r.StudyInstanceUID != study {
+		r, ro = ro, r
+	}
+	t.Logf("original: liver %.1f mL, %d tumors; compressed: liver %.1f mL, %d tumors",
+		ro.Measurements.LiverVolumeML, len(ro.Measurements.Tumors), r.Measurements.LiverVolumeML, len(r.Measurements.Tumors))
+	if r.Measurements.LiverVolumeML != ro.Measurements.LiverVolumeML || len(r.Measurements.Tumors) != len(ro.Measurements.Tumors) {
+		t.Errorf("the compressed copy and the original differ: liver %.1f vs %.1f mL, %d vs %d tumors",
+			r.Measurements.LiverVolumeML, ro.Measurements.LiverVolumeML, len(r.Measurements.Tumors), len(ro.Measurements.Tumors))
+	}
 	segs := segSeries(s.ctx, t, o.DICOMwebURL(), study)
 	if len(segs) != 1 || segs[0].SeriesInstanceUID != r.SEG.SeriesInstanceUID {
 		t.Fatalf("SEG series %+v, want the one of the result %+v", segs, r.SEG)
