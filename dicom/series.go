@@ -118,7 +118,15 @@ type Skipped struct {
 func ReadDir(ctx context.Context, dir string, opts Options) (*Scan, error) {
 	b := NewSeriesBuilder(opts)
 	var paths []string
-	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+	root := dir
+	if fi, err := os.Lstat(dir); err == nil && fi.Mode()&fs.ModeSymlink != 0 {
+		// dir itself is a link (e.g. to a mounted export): WalkDir would
+		// not enter it; with a trailing separator the system follows it.
+		if st, err := os.Stat(dir); err == nil && st.IsDir() {
+			root = dir + string(filepath.Separator)
+		}
+	}
+	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}

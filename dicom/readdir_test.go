@@ -1,0 +1,49 @@
+package dicom
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+// TestReadDirSymlinkedFolder: a folder given as a symbolic link (a mounted
+// export, /data/incoming -> /mnt/...) is read like the folder itself; it was
+// reported as "nothing read", and only "link/" with a trailing slash worked.
+func TestReadDirSymlinkedFolder(t *testing.T) {
+	folder := t.TempDir()
+	writeSlices(t, folder, synthSeries("1.2.826.0.1.3680043.2.1125.77", steps(0, 2.5, 4), nil))
+	link := filepath.Join(t.TempDir(), "incoming")
+	if err := os.Symlink(folder, link); err != nil {
+		t.Fatal(err)
+	}
+	loop := t.TempDir() // links to folders inside the walk are still not followed
+	if err := os.Symlink(loop, filepath.Join(loop, "self")); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name       string
+		dir        string
+		wantSlices int
+	}{
+		{"folder", folder, 4},
+		{"link to the folder", link, 4},
+		{"link with trailing slash", link + string(filepath.Separator), 4},
+		{"folder with a link to itself", loop, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			sc, err := ReadDir(context.Background(), tt.dir, Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := 0
+			for _, s := range sc.Series {
+				got += len(s.Instances)
+			}
+			if got != tt.wantSlices {
+				t.Fatalf("%d slices read, want %d (skipped %v, refused %d)", got, tt.wantSlices, sc.Skipped, len(sc.Refused))
+			}
+		})
+	}
+}
