@@ -127,53 +127,82 @@ func TestScenarioSkippedMRAndCTWithoutContrast(t *testing.T) {
 	}
 }
 
-// TestScenarioKilledDuringJob: the node is killed (SIGKILL) right after a
-// job starts; started again on the same data dir, the job is redelivered
-// (after ack_wait) and completes: one SEG, one ok result, nothing queued or
-// dead.
+// TestScenarioKilledDuringJob: two studies are queued; the node is killed
+// (SIGKILL) right after the first job starts. Started again on the same data
+// dir, the interrupted job is redelivered (after ack_wait) and completes, and
+// the one still waiting runs too: one SEG per study, two ok results, nothing
+// queued or dead.
 func TestScenarioKilledDuringJob(t *testing.T) {
 	s := newScenario(t)
 	o := orthanctest.Start(t, orthanctest.Options{})
-	study := uploadStudyDir(s.ctx, t, o, testdata.CT(t, "ct/crlm-ct-1004"), 41)
+	crlm := testdata.CT(t, "ct/crlm-ct-1004")
+	studies := []string{
+		uploadStudyDir(s.ctx, t, o, crlm, 41),
+		uploadStudy(s.ctx, t, o, copyAsNewStudy(s.ctx, t, crlm, filepath.Join(s.tmp, "copy"))...),
+	}
 	c := s.conf(t, "kill", o.DICOMwebURL())
 	cfg := c.write(t, s.tmp)
 
 	first := serve(t, s.bin, cfg, c.HTTPPort)
-	announce(t, c.natsURL(), study)
+	for _, st := range studies {
+		announce(t, c.natsURL(), st)
+	}
+	var started []logEntry
 	waitUntil(t, 60*time.Second, "job started", func() bool {
-		return len(findLogs(first.out.String(), "job started", nil)) > 0
+		started = findLogs(first.out.String(), "job started", nil)
+		return len(started) > 0
 	})
 	if err := first.cmd.Process.Kill(); err != nil {
 		t.Fatal(err)
 	}
 	<-first.done
 	if n := len(findLogs(first.out.String(), "job done", nil)); n != 0 {
-		t.Fatalf("the job finished before SIGKILL (%d 'job done'); the kill did not interrupt it", n)
+		t.Fatalf("a job finished before SIGKILL (%d 'job done'); the kill did not interrupt it", n)
 	}
 	if rs, err := readResults(s.ctx, c.natsURL()); err == nil {
 		t.Fatalf("NATS still answers after SIGKILL (%d results)", len(rs))
 	}
+	killed := started[0].str("study_uid")
+	if n := len(findLogs(first.out.String(), "job queued", nil)); n != 2 {
+		t.Fatalf("%d jobs queued before the kill, want 2", n)
+	}
 	killedAt := time.Now()
 
 	second := serve(t, s.bin, cfg, c.HTTPPort)
-	rs := waitResults(s.ctx, t, c.natsURL(), jobBound, "the ok result after the restart", func(rs []pipeline.Result) bool {
-		return len(byOutcome(rs, pipeline.OutcomeOK)) > 0
+	rs := waitResults(s.ctx, t, c.natsURL(), jobBound, "two ok results after the restart", func(rs []pipeline.Result) bool {
+		return len(byOutcome(rs, pipeline.OutcomeOK)) >= 2
 	})
-	t.Logf("job completed %.1f s after the kill", time.Since(killedAt).Seconds())
-	ok := byOutcome(rs, pipeline.OutcomeOK)
-	if len(rs) != 1 || len(ok) != 1 || ok[0].Attempt != 2 || ok[0].StudyInstanceUID != study || ok[0].Instances != 41 {
-		t.Errorf("results %+v; want one ok on attempt 2 with 41 instances", rs)
+	t.Logf("both jobs completed %.1f s after the kill", time.Since(killedAt).Seconds())
+	if len(rs) != 2 || len(byOutcome(rs, pipeline.OutcomeOK)) != 2 {
+		t.Errorf("results %+v; want exactly two ok", rs)
 	}
-	started := findLogs(second.out.String(), "job started", nil)
-	if len(started) != 1 || started[0]["attempt"] != float64(2) {
-		t.Errorf("after the restart: job started %v, want once with attempt 2", started)
+	for _, r := range rs {
+		if r.Instances != 41 {
+			t.Errorf("result %+v: %d instances, want 41", r, r.Instances)
+		}
+		if r.StudyInstanceUID == killed && r.Attempt != 2 {
+			t.Errorf("the interrupted job ended on attempt %d, want 2", r.Attempt)
+		}
+		t.Logf("study %s: ok on attempt %d", r.StudyInstanceUID, r.Attempt)
 	}
-	segs := segSeries(s.ctx, t, o.DICOMwebURL(), study)
-	if len(segs) != 1 || segs[0].SeriesInstanceUID != ok[0].SEG.SeriesInstanceUID {
-		t.Errorf("SEG series %+v, want exactly the one of the result", segs)
+	again := findLogs(second.out.String(), "job started", map[string]string{"study_uid": killed})
+	if len(again) != 1 || again[0]["attempt"] != float64(2) {
+		t.Errorf("after the restart the interrupted job started %v, want once with attempt 2", again)
+	}
+	for _, st := range studies {
+		var want []string
+		for _, r := range rs {
+			if r.StudyInstanceUID == st && r.SEG != nil {
+				want = append(want, r.SEG.SeriesInstanceUID)
+			}
+		}
+		segs := segSeries(s.ctx, t, o.DICOMwebURL(), st)
+		if len(segs) != 1 || len(want) != 1 || segs[0].SeriesInstanceUID != want[0] {
+			t.Errorf("study %s: SEG series %+v, want exactly the one of its result %v", st, segs, want)
+		}
 	}
 	if out := jobsList(s.ctx, t, s.bin, cfg); !strings.Contains(out, "0 queued (waiting, running or waiting to retry), 0 dead-lettered") {
-		t.Errorf("node jobs list after the job:\n%s", out)
+		t.Errorf("node jobs list after the jobs:\n%s", out)
 	}
 }
 
