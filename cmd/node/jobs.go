@@ -198,6 +198,10 @@ func newJobsResultsCmd(f *jobsFlags) *cobra.Command {
 		Short: "Print the result events kept by the node: outcome, SEG, liver volume, tumors, timings",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if study != "" && !pipeline.ValidUID(study) {
+				// A typo would otherwise print "0 result(s)" as if the study had none.
+				return usageErrorf("jobs results: --study %q is not a DICOM UID", study)
+			}
 			return withQueue(cmd.Context(), *f, func(ctx context.Context, q *pipeline.Queue) error {
 				rs, err := q.Results(ctx, study, f.limit)
 				if err != nil {
