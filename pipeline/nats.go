@@ -5,7 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
+	"path/filepath"
 	"strconv"
+	"sync"
+	"syscall"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -41,7 +45,9 @@ type Bus struct {
 	// Server is the embedded server, nil with an external NATS.
 	Server *server.Server
 
-	closed chan struct{}
+	closed    chan struct{}
+	storeLock *os.File // held while the embedded server owns its store
+	closeOnce sync.Once
 }
 
 // ErrNATSUnavailable means NATS could not be reached or started.
@@ -75,6 +81,11 @@ func ConnectNATS(ctx context.Context, opts NATSOptions) (*Bus, error) {
 	if opts.StoreDir == "" {
 		return nil, fmt.Errorf("embedded NATS: no store directory")
 	}
+	lock, err := lockStore(opts.StoreDir)
+	if err != nil {
+		return nil, err
+	}
+	unlock := func() { _ = lock.Close() } // closing the file releases the lock
 	so := &server.Options{
 		ServerName: "mhpnet-node",
 		JetStream:  true,
@@ -90,10 +101,12 @@ func ConnectNATS(ctx context.Context, opts NATSOptions) (*Bus, error) {
 	} else {
 		host, port, err := net.SplitHostPort(opts.Listen)
 		if err != nil {
+			unlock()
 			return nil, fmt.Errorf("embedded NATS listen %q: %w", opts.Listen, err)
 		}
 		p, err := strconv.Atoi(port)
 		if err != nil {
+			unlock()
 			return nil, fmt.Errorf("embedded NATS listen %q: port: %w", opts.Listen, err)
 		}
 		if p == 0 {
@@ -103,6 +116,7 @@ func ConnectNATS(ctx context.Context, opts NATSOptions) (*Bus, error) {
 	}
 	ns, err := server.NewServer(so)
 	if err != nil {
+		unlock()
 		return nil, fmt.Errorf("%w: embedded server: %v", ErrNATSUnavailable, err)
 	}
 	go ns.Start()
@@ -112,15 +126,46 @@ func ConnectNATS(ctx context.Context, opts NATSOptions) (*Bus, error) {
 	}
 	if !ns.ReadyForConnections(wait) {
 		ns.Shutdown()
-		return nil, fmt.Errorf("%w: embedded server not ready after %s (is %s in use, or the store %s locked by another node?)",
-			ErrNATSUnavailable, wait, opts.Listen, opts.StoreDir)
+		unlock()
+		return nil, fmt.Errorf("%w: embedded server not ready after %s (is %s in use?)",
+			ErrNATSUnavailable, wait, opts.Listen)
 	}
 	nc, err := nats.Connect("", append(copts, nats.InProcessServer(ns))...)
 	if err != nil {
 		ns.Shutdown()
+		unlock()
 		return nil, fmt.Errorf("%w: in-process connection: %v", ErrNATSUnavailable, err)
 	}
-	return newBus(nc, ns, closed)
+	b, err := newBus(nc, ns, closed)
+	if err != nil {
+		unlock()
+		return nil, err
+	}
+	b.storeLock = lock
+	return b, nil
+}
+
+// lockStore takes an exclusive lock on the JetStream store directory: the
+// NATS server does not, and two servers writing one store corrupt it. The
+// kernel drops the lock when the process dies, so a crash leaves no stale
+// lock behind.
+func lockStore(dir string) (*os.File, error) {
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return nil, fmt.Errorf("%w: embedded store: %v", ErrNATSUnavailable, err)
+	}
+	f, err := os.OpenFile(filepath.Join(dir, "node.lock"), os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("%w: embedded store: %v", ErrNATSUnavailable, err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		_ = f.Close()
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			return nil, fmt.Errorf("%w: the store %s is in use by another node (or by node serve without nats.embedded.listen, which node jobs cannot reach): "+
+				"give each node its own data_dir, or share an external NATS (nats.url)", ErrNATSUnavailable, dir)
+		}
+		return nil, fmt.Errorf("%w: locking the embedded store %s: %v", ErrNATSUnavailable, dir, err)
+	}
+	return f, nil
 }
 
 func newBus(nc *nats.Conn, ns *server.Server, closed chan struct{}) (*Bus, error) {
@@ -161,15 +206,20 @@ func (b *Bus) Ping(ctx context.Context) error {
 // Close drains the connection (pending publishes and acks are flushed) and
 // then stops the embedded server, waiting until it has written its store.
 func (b *Bus) Close() {
-	if err := b.Conn.Drain(); err == nil {
-		select {
-		case <-b.closed:
-		case <-time.After(10 * time.Second):
+	b.closeOnce.Do(func() {
+		if err := b.Conn.Drain(); err == nil {
+			select {
+			case <-b.closed:
+			case <-time.After(10 * time.Second):
+			}
 		}
-	}
-	b.Conn.Close()
-	if b.Server != nil {
-		b.Server.Shutdown()
-		b.Server.WaitForShutdown()
-	}
+		b.Conn.Close()
+		if b.Server != nil {
+			b.Server.Shutdown()
+			b.Server.WaitForShutdown()
+		}
+		if b.storeLock != nil {
+			_ = b.storeLock.Close() // after the server has written its store
+		}
+	})
 }
