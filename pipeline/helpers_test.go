@@ -175,7 +175,7 @@ func (f *fakeStages) Segment(ctx context.Context, v *volume.Volume) (*volume.Lab
 	return l, Measurements{LiverVolumeML: 11 * ml, Tumors: []Tumor{{VolumeML: ml, DiameterMM: 1, CentroidLPS: [3]float64{0, 1, 2}}}}, nil
 }
 
-func (f *fakeStages) Encode(ctx context.Context, src string, l *volume.LabelVolume) (EncodedSEG, error) {
+func (f *fakeStages) Encode(ctx context.Context, src string, l *volume.LabelVolume, m Measurements) (EncodedSEG, error) {
 	return EncodedSEG{Data: []byte("DICM"), SeriesInstanceUID: "2.25." + fmt.Sprint(len(src)), SOPInstanceUID: "2.25.1" + fmt.Sprint(l.Count(1))}, nil
 }
 

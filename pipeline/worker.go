@@ -57,7 +57,7 @@ type EncodedSEG struct {
 
 // Encoder makes the DICOM SEG of a labelled series.
 type Encoder[S any] interface {
-	Encode(ctx context.Context, src S, labels *volume.LabelVolume) (EncodedSEG, error)
+	Encode(ctx context.Context, src S, labels *volume.LabelVolume, m Measurements) (EncodedSEG, error)
 }
 
 // Storer stores a SEG in the PACS (STOW-RS).
@@ -397,7 +397,7 @@ func (w *Worker[S]) run(ctx context.Context, job Job, log *zap.Logger) (Result, 
 	}
 	var seg EncodedSEG
 	if err := timed(StageEncode, func() (err error) {
-		seg, err = w.stages.Encoder.Encode(ctx, f.Series, labels)
+		seg, err = w.stages.Encoder.Encode(ctx, f.Series, labels, m)
 		return err
 	}); err != nil {
 		return res, err

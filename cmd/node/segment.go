@@ -9,17 +9,16 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 
 	"github.com/spf13/cobra"
 
 	"github.com/mhpnet/node/dicom"
 	"github.com/mhpnet/node/dicom/seg"
+	"github.com/mhpnet/node/pipeline/stages"
+	"github.com/mhpnet/node/segmentation"
 	"github.com/mhpnet/node/volume"
 )
-
-// errModelUnavailable means the command was asked to run the MHP-Net model,
-// which is not built into the node yet.
-var errModelUnavailable = errors.New("the embedded MHP-Net model is not available yet")
 
 // segmentFlags are the options of node segment.
 type segmentFlags struct {
@@ -38,16 +37,21 @@ writes them as a DICOM Segmentation (segment 1 Liver, segment 2 Liver tumor)
 that references every source slice. Reprocessing the same series with the same
 model gives the same SEG UIDs, so a PACS keeps one copy.
 
-Until the MHP-Net model is built into the node, --labels takes the labels from
-an IRCAD MASKS_DICOM folder (liver and livertumor* mask series on the same
-grid); the SEG then describes them as MANUAL segments.
+The embedded MHP-Net model segments the series (--model FILE uses another).
+A result failing a plausibility gate (liver volume, position, tumor burden) is
+written with "CHECK" in its series and content descriptions and a FLAG line.
+--labels instead takes the labels from an IRCAD MASKS_DICOM folder (liver and
+livertumor* mask series on the same grid); the SEG then describes them as
+MANUAL segments.
 
-Prints a summary: segments, frames, voxel counts and the liver volume in mL.
+Prints a summary: segments, frames, voxel counts, the liver volume in mL and,
+for the model, each tumor's volume, longest axial diameter and centroid.
 Patient names and IDs are never printed.
 
-Exit codes: 0 written; 1 failure (e.g. no model); 2 bad flags; 3 the series or
-the labels were refused (the message says why).`,
-		Example: `  node segment --in .testdata/ircadb/3Dircadb1.1/PATIENT_DICOM \
+Exit codes: 0 written; 1 failure (e.g. no liver found); 2 bad flags; 3 the
+series or the labels were refused (the message says why).`,
+		Example: `  node segment --in .testdata/ct/crlm-ct-1004 --out seg.dcm
+  node segment --in .testdata/ircadb/3Dircadb1.1/PATIENT_DICOM \
       --labels .testdata/ircadb/3Dircadb1.1/MASKS_DICOM --out seg.dcm`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -81,6 +85,9 @@ type labelResult struct {
 	// imported labels so that other labels give another SEG.
 	version     string
 	description string
+	// model is the MHP-Net result (measurements, flags, timings); nil for
+	// imported labels.
+	model *segmentation.Result
 }
 
 func runSegment(ctx context.Context, stdout, stderr io.Writer, f segmentFlags) error {
@@ -109,6 +116,9 @@ func runSegment(ctx context.Context, stdout, stderr io.Writer, f segmentFlags) e
 		AllSlices:          f.allSlices,
 		ContentDescription: lr.description,
 	}
+	if lr.model != nil {
+		opts = opts.WithFlags(lr.model.Flags)
+	}
 	res, err := writeSEG(ctx, f.out, src, lr, opts)
 	if err != nil {
 		if errors.Is(err, seg.ErrGeometryMismatch) || errors.Is(err, seg.ErrInvalidSource) {
@@ -121,21 +131,63 @@ func runSegment(ctx context.Context, stdout, stderr io.Writer, f segmentFlags) e
 			src.SeriesInstanceUID, res.FrameOfReferenceUID)
 	}
 	printSegmentSummary(stdout, f.out, src, res)
+	if lr.model != nil {
+		printMeasurements(stdout, lr.version, lr.model)
+	}
 	return nil
 }
 
-// segmentWithModel is where the MHP-Net model plugs in: it must return
-// the label volume on series.Geometry (1 liver, 2 tumor), the node's
-// segments (seg.NodeSegments(version)) and the model version.
+// printMeasurements writes what MHP-Net found: liver volume, each tumor's
+// volume, longest axial diameter and centroid, flags and stage timings.
+func printMeasurements(w io.Writer, version string, r *segmentation.Result) {
+	fmt.Fprintf(w, "model    %s\n", version)
+	fmt.Fprintf(w, "liver    %.1f mL (tumors included), %d tumor(s), %.1f mL of tumor\n", r.Liver.VolumeML, len(r.Tumors), r.Liver.TumorML)
+	for i, t := range r.Tumors {
+		fmt.Fprintf(w, "tumor    %d: %.2f mL, longest axial diameter %.1f mm, centroid LPS (%.1f, %.1f, %.1f) mm, slices %d-%d\n",
+			i+1, t.VolumeML, t.LongestAxialDiameterMM, t.CentroidLPS[0], t.CentroidLPS[1], t.CentroidLPS[2], t.FirstSlice, t.LastSlice)
+	}
+	for _, fl := range r.Flags {
+		fmt.Fprintf(w, "FLAG     %s: check this result before relying on it\n", fl)
+	}
+	fmt.Fprintf(w, "time     liver %.2f s, tumor %.2f s, measure %.2f s, total %.2f s\n",
+		r.Timings.Liver.Seconds(), r.Timings.Tumor.Seconds(), r.Timings.Measure.Seconds(), r.Timings.Total.Seconds())
+}
+
+// segmentWithModel runs MHP-Net (the embedded model, or modelPath) on the
+// series and returns the labels on series.Geometry (1 liver, 2 tumor), the
+// node's segments and the model version that enters the SEG UIDs (the same
+// content-addressed version `node serve` uses, so both write the same SEG).
 func segmentWithModel(ctx context.Context, series *dicom.Series, modelPath string) (labelResult, error) {
-	if err := ctx.Err(); err != nil {
+	var m *segmentation.Model
+	var err error
+	if modelPath != "" {
+		m, err = segmentation.LoadModel(modelPath)
+	} else {
+		m, err = segmentation.DefaultModel()
+	}
+	if err != nil {
+		return labelResult{}, fmt.Errorf("segment: model: %w", err)
+	}
+	version, err := stages.ModelVersion(m)
+	if err != nil {
 		return labelResult{}, fmt.Errorf("segment: %w", err)
 	}
-	_ = series // the model will run on series.LoadVolume(ctx)
-	if modelPath != "" {
-		return labelResult{}, fmt.Errorf("segment: --model %s: %w; loading model files comes with the model (use --labels MASKS_DIR meanwhile)", modelPath, errModelUnavailable)
+	vol, err := series.LoadVolume(ctx)
+	if err != nil {
+		return labelResult{}, fmt.Errorf("segment: %w", err)
 	}
-	return labelResult{}, fmt.Errorf("segment: %w; pass --labels MASKS_DIR (an IRCAD MASKS_DICOM folder) to write a SEG from existing labels", errModelUnavailable)
+	r, err := m.Segment(ctx, vol, segmentation.Options{})
+	if err != nil {
+		return labelResult{}, fmt.Errorf("segment: MHP-Net: %w", err)
+	}
+	if slices.Contains(r.Flags, segmentation.FlagNoLiver) {
+		return labelResult{}, fmt.Errorf("segment: MHP-Net found no liver in series %s: is it an abdominal CT covering the liver?", series.SeriesInstanceUID)
+	}
+	segs, err := seg.NodeSegments(version)
+	if err != nil {
+		return labelResult{}, err
+	}
+	return labelResult{labels: r.Labels, segments: segs, version: version, model: r}, nil
 }
 
 // labelsFromMasks reads an IRCAD MASKS_DICOM folder as labels and describes

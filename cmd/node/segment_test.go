@@ -49,6 +49,11 @@ func TestSegmentCommand(t *testing.T) {
 		wantOut    []string
 		wantErr    []string
 		wantOutput bool
+		// For a written SEG: frames, referenced instances, SeriesNumber and
+		// SeriesDescription as the reader prints them.
+		wantFrames, wantRefs int
+		wantSeries           string
+		wantDescription      string
 	}{
 		{
 			name: "IRCAD 1.1 with its masks",
@@ -62,12 +67,19 @@ func TestSegmentCommand(t *testing.T) {
 				"76 frames (slices 48-123), 214268 voxels, 111.4 mL", "liver    1489.4 mL"},
 			wantErr:    []string{"has no FrameOfReferenceUID"},
 			wantOutput: true,
+			wantFrames: 174, wantRefs: 129, wantSeries: "[77]", wantDescription: "[MHP-Net liver and tumor]",
 		},
 		{
-			name:     "no labels and no model",
+			// The dcmqi CT has 3 slices (3 mm of abdomen): the embedded model
+			// finds a sliver of liver whose volume fails the plausibility
+			// gate, so the SEG is written and flagged, never silently stored.
+			name:     "embedded model, implausible liver flagged",
 			args:     func(t *testing.T, out string) []string { return []string{"--in", dcmqi(t), "--out", out} },
-			wantCode: ExitFailure,
-			wantErr:  []string{"embedded MHP-Net model is not available yet", "--labels"},
+			wantCode: ExitOK,
+			wantOut: []string{"model    mhpnet-", "segment  2 Liver tumor  empty",
+				"FLAG     implausible-liver-volume"},
+			wantOutput: true,
+			wantFrames: 3, wantRefs: 3, wantSeries: "[9901]", wantDescription: "[" + seg.FlaggedSeriesDescription + "]",
 		},
 		{
 			name:     "missing --out",
@@ -134,12 +146,16 @@ func TestSegmentCommand(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if len(sg.Frames) != 174 || len(sg.ReferencedInstances) != 129 {
-				t.Errorf("SEG has %d frames and %d referenced instances, want 174 and 129", len(sg.Frames), len(sg.ReferencedInstances))
+			if len(sg.Frames) != tc.wantFrames || len(sg.ReferencedInstances) != tc.wantRefs {
+				t.Errorf("SEG has %d frames and %d referenced instances, want %d and %d", len(sg.Frames), len(sg.ReferencedInstances), tc.wantFrames, tc.wantRefs)
 			}
 			e, err := sg.Dataset.FindElementByTag(tag.SeriesNumber)
-			if err != nil || e.Value.String() != "[77]" {
-				t.Errorf("SeriesNumber = %v (%v), want 77", e, err)
+			if err != nil || e.Value.String() != tc.wantSeries {
+				t.Errorf("SeriesNumber = %v (%v), want %s", e, err, tc.wantSeries)
+			}
+			e, err = sg.Dataset.FindElementByTag(tag.SeriesDescription)
+			if err != nil || e.Value.String() != tc.wantDescription {
+				t.Errorf("SeriesDescription = %v (%v), want %s", e, err, tc.wantDescription)
 			}
 		})
 	}

@@ -269,8 +269,9 @@ type Encoder struct {
 	Options seg.Options
 }
 
-// Encode makes the SEG of labels on s.
-func (e Encoder) Encode(ctx context.Context, s *dicom.Series, labels *volume.LabelVolume) (pipeline.EncodedSEG, error) {
+// Encode makes the SEG of labels on s. A result with plausibility flags
+// says so in its series and content descriptions.
+func (e Encoder) Encode(ctx context.Context, s *dicom.Series, labels *volume.LabelVolume, m pipeline.Measurements) (pipeline.EncodedSEG, error) {
 	src, err := seg.SourceFromSeries(s)
 	if err != nil {
 		return pipeline.EncodedSEG{}, pipeline.Permanent(err)
@@ -280,7 +281,7 @@ func (e Encoder) Encode(ctx context.Context, s *dicom.Series, labels *volume.Lab
 		return pipeline.EncodedSEG{}, err
 	}
 	var buf bytes.Buffer
-	res, err := seg.Encode(ctx, &buf, src, labels, segs, e.Options)
+	res, err := seg.Encode(ctx, &buf, src, labels, segs, e.Options.WithFlags(m.Flags))
 	if err != nil {
 		if ctx.Err() != nil {
 			return pipeline.EncodedSEG{}, err

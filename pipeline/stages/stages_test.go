@@ -95,7 +95,7 @@ func TestPACSAgainstOrthanc(t *testing.T) {
 		}
 	}
 	labels.Labels[labels.Index(200, 250, 20)] = 2
-	enc, err := Encoder{Options: seg.Options{ModelVersion: mv}}.Encode(ctx, f.Series, labels)
+	enc, err := Encoder{Options: seg.Options{ModelVersion: mv}}.Encode(ctx, f.Series, labels, pipeline.Measurements{})
 	if err != nil {
 		t.Fatal(err)
 	}
