@@ -181,13 +181,13 @@ func (sc *Scan) Only() (*Series, error) {
 		}
 		return nil, ErrSeveralSeries{UIDs: uids}
 	case len(sc.Refused) == 1:
-		return nil, sc.Refused[0].Err
+		return nil, sc.withSkipped(sc.Refused[0].Err)
 	case len(sc.Refused) > 1:
 		errs := make([]error, len(sc.Refused))
 		for i, r := range sc.Refused {
 			errs[i] = r.Err
 		}
-		return nil, errors.Join(errs...)
+		return nil, sc.withSkipped(errors.Join(errs...))
 	}
 	where := "the input (nothing read)"
 	if len(sc.Skipped) > 0 {
@@ -195,6 +195,16 @@ func (sc *Scan) Only() (*Series, error) {
 		where = fmt.Sprintf("the input (%d file(s) skipped; first %s: %s)", len(sc.Skipped), sc.Skipped[0].Path, sc.Skipped[0].Reason)
 	}
 	return nil, ErrNoPixelData{Path: where}
+}
+
+// withSkipped adds the files that could not be read to a refusal: a
+// truncated slice file is refused as a gap in the series, and the file is
+// what to act on.
+func (sc *Scan) withSkipped(err error) error {
+	if len(sc.Skipped) == 0 {
+		return err
+	}
+	return fmt.Errorf("%w (also %d file(s) skipped; first %s: %s)", err, len(sc.Skipped), sc.Skipped[0].Path, sc.Skipped[0].Reason)
 }
 
 // LoadVolume decodes the series into a volume in Hounsfield units, slice z
