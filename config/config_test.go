@@ -176,6 +176,16 @@ intake:
 			"node.yaml:6:5: pacs.auth.token: reading secret file: open /nonexistent/pacs-token: no such file or directory",
 			"node.yaml:10:5: intake.webhook.token: environment variable MHPNET_TEST_UNSET_TOKEN is not set or empty",
 		}},
+		{"port out of range", minimal + `
+http:
+  listen: 127.0.0.1:80800
+nats:
+  embedded:
+    listen: 127.0.0.1:99999
+`, []string{
+			`node.yaml:6:3: http.listen: "127.0.0.1:80800": port 80800 is not between 0 and 65535`,
+			`node.yaml:9:5: nats.embedded.listen: "127.0.0.1:99999": port 99999 is not between 0 and 65535`,
+		}},
 		{"not a mapping", "- a\n- b\n", []string{
 			"node.yaml:1: the file must be a mapping of sections such as pacs: and queue:",
 			"node.yaml: pacs.url: required",

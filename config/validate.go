@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -31,8 +32,14 @@ func (v *validator) validate(c *Config) {
 		if addr == "" && allowEmpty {
 			return
 		}
-		if _, _, err := net.SplitHostPort(addr); err != nil {
+		_, port, err := net.SplitHostPort(addr)
+		if err != nil {
 			v.add(path, "%q is not host:port (e.g. 127.0.0.1:8080): %v", addr, err)
+			return
+		}
+		// -1 and 0 pick a free port.
+		if p, err := strconv.Atoi(port); err == nil && (p < -1 || p > 65535) {
+			v.add(path, "%q: port %d is not between 0 and 65535", addr, p)
 		}
 	}
 
