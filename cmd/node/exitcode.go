@@ -9,6 +9,7 @@ import (
 	"github.com/mhpnet/node/dicom/seg"
 	"github.com/mhpnet/node/dicomweb"
 	"github.com/mhpnet/node/pipeline"
+	"github.com/mhpnet/node/segmentation"
 )
 
 // Exit codes of the node binary. Scripts may rely on them.
@@ -56,6 +57,9 @@ func classify(err error) int {
 		return ExitRefused
 	case isUnavailable(err):
 		return ExitUnavailable
+	case errors.Is(err, segmentation.ErrModelFormat), errors.Is(err, segmentation.ErrModelInvalid):
+		// --model or model.path names a file that is not a usable model.
+		return ExitUsage
 	case errors.Is(err, fs.ErrNotExist):
 		// A path given on the command line or in the configuration
 		// (--in, --labels, --model, model.path) does not exist.
@@ -70,7 +74,8 @@ func classify(err error) int {
 func isRefusal(err error) bool {
 	return errors.Is(err, dicom.ErrRefused) ||
 		errors.Is(err, seg.ErrInvalidSource) ||
-		errors.Is(err, seg.ErrGeometryMismatch)
+		errors.Is(err, seg.ErrGeometryMismatch) ||
+		errors.Is(err, segmentation.ErrInput)
 }
 
 // isUnavailable reports whether err means a needed service was unreachable.

@@ -1,10 +1,15 @@
 package main
 
 import (
+	"errors"
+	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/mhpnet/node/segmentation"
 )
 
 // TestExitCodes checks the exit codes scripts rely on for mistakes on the
@@ -37,6 +42,18 @@ func TestExitCodes(t *testing.T) {
 		{"inspect of a missing folder", []string{"inspect", missing}, ExitUsage, "no such file or directory"},
 		{"inspect of a folder without DICOM", []string{"inspect", empty}, ExitRefused, "no usable CT series"},
 	}
+	notAModel := filepath.Join(t.TempDir(), "model.mhp")
+	if err := os.WriteFile(notAModel, []byte("not a model"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	badModelConfig := writeConfig(t, fmt.Sprintf("pacs:\n  url: http://127.0.0.1:1/dicom-web\nnode:\n  data_dir: %s\nmodel:\n  path: %s\n",
+		t.TempDir(), notAModel))
+	tests = append(tests, struct {
+		name    string
+		args    []string
+		want    int
+		wantErr string
+	}{"serve with model.path not a model", []string{"serve", "--config", badModelConfig}, ExitUsage, "not a valid model file"})
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := execute(t, tt.args...)
@@ -53,5 +70,25 @@ func TestExitCodes(t *testing.T) {
 				t.Fatalf("error %v, want it to contain %q", err, tt.wantErr)
 			}
 		})
+	}
+}
+
+// TestClassify maps the typed errors of the packages to exit codes.
+func TestClassify(t *testing.T) {
+	tests := []struct {
+		name string
+		err  error
+		want int
+	}{
+		{"model file not a model", fmt.Errorf("load: %w", segmentation.ErrModelFormat), ExitUsage},
+		{"model with unusable values", fmt.Errorf("load: %w", segmentation.ErrModelInvalid), ExitUsage},
+		{"CT volume the model cannot take", fmt.Errorf("segment: %w", segmentation.ErrInput), ExitRefused},
+		{"missing path", fmt.Errorf("reading: %w", fs.ErrNotExist), ExitUsage},
+		{"anything else", errors.New("disk full"), ExitFailure},
+	}
+	for _, tt := range tests {
+		if got := classify(tt.err); got != tt.want {
+			t.Errorf("%s: classify(%v) = %d, want %d", tt.name, tt.err, got, tt.want)
+		}
 	}
 }
