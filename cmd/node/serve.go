@@ -256,8 +256,10 @@ func runServe(ctx context.Context, stdout, stderr io.Writer, f commonFlags) erro
 	}, pipeline.WorkerOptions{
 		Node: name, ModelVersion: mv, Concurrency: cfg.Queue.Concurrency, JobTimeout: cfg.Queue.JobTimeout,
 		DrainTimeout: cfg.HTTP.ShutdownTimeout,
-		// Data the reader refuses will be refused again: dead-letter at once.
-		IsPermanent: func(err error) bool { return errors.Is(err, dicom.ErrRefused) },
+		// Data refused (by the reader, the SEG encoder or the model) will be
+		// refused again: dead-letter at once, with the reason, instead of
+		// retrying it for queue.backoff's hours.
+		IsPermanent: isRefusal,
 	}, log, metrics)
 	if err != nil {
 		return err
