@@ -28,4 +28,4 @@ echo "== 4. CRLM-CT-1004 (another scanner, 5 mm slices, no ground truth): plausi
 bin/node segment --in .testdata/ct/crlm-ct-1004 --out "$out/crlm-ct-1004-seg.dcm"
 
 echo "== 5. Speed and memory of one study (IRCAD 1.17, 512x512x119)"
-go test ./cmd/node -run '^$' -bench BenchmarkSegmentIRCAD117 -benchtime 3x
+go test ./cmd/node -run '^$' -bench BenchmarkSegmentStudy -benchtime 3x
