@@ -136,6 +136,14 @@ type TumorConfig struct {
 	// MinHessian: a component's mean normalised Hessian response must reach
 	// this value (0 disables the check).
 	MinHessian float64 `json:"min_hessian"`
+	// MaxEdgeFraction: a component whose 2-voxel shell lies outside the
+	// liver mask over more than this share (it sits on the liver boundary,
+	// where vessels at the hilum and neighbouring tissue look like dark
+	// blobs) is removed unless it reaches EdgeKeepML. 0 disables the check.
+	MaxEdgeFraction float64 `json:"max_edge_fraction,omitempty"`
+	// EdgeKeepML: components at least this large are kept whatever their
+	// edge fraction (a large tumor at the liver edge).
+	EdgeKeepML float64 `json:"edge_keep_ml,omitempty"`
 	// MaxBurden flags results whose tumor volume exceeds this share of the
 	// liver (liver including tumors).
 	MaxBurden float64 `json:"max_burden"`

@@ -29,6 +29,19 @@ func (m *Model) Config() Config {
 	return c
 }
 
+// WithConfig returns a model with the same weights and configuration c
+// (for post-processing settings and gates; the architectures must stay as
+// they are, since the weights belong to them).
+func (m *Model) WithConfig(c Config) (*Model, error) {
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	if !archEqual(c.Liver.Arch.toNN(), m.cfg.Liver.Arch.toNN()) || !archEqual(c.Tumor.Arch.toNN(), m.cfg.Tumor.Arch.toNN()) {
+		return nil, fmt.Errorf("%w: WithConfig cannot change a stage's architecture", ErrModelInvalid)
+	}
+	return &Model{cfg: c, liver: m.liver, tumor: m.tumor}, nil
+}
+
 // DefaultModel returns the model embedded in the binary (trained on IRCAD
 // 1.1 only; see its Provenance).
 func DefaultModel() (*Model, error) {

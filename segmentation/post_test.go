@@ -1,6 +1,7 @@
 package segmentation
 
 import (
+	"math"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -190,5 +191,95 @@ func TestFinishTumors(t *testing.T) {
 	}
 	if res.refHU != 100 {
 		t.Errorf("parenchyma median %v HU, want 100", res.refHU)
+	}
+}
+
+// TestFinishTumorsEdgeGate checks the liver-boundary rule on a synthetic
+// tumor grid: a dark slab lying along the liver edge (x = 22..23, the liver
+// ends at x = 24) is removed when more than MaxEdgeFraction of its shell is
+// outside the liver, unless it reaches EdgeKeepML; a dark cube deep inside
+// the liver is always kept.
+func TestFinishTumorsEdgeGate(t *testing.T) {
+	g := volume.Geometry{Size: [3]int{30, 20, 12}, Spacing: [3]float64{2, 2, 2}, Direction: [3][3]float64{{1, 0, 0}, {0, 1, 0}, {0, 0, 1}}}
+	v, _ := volume.NewVolume(g, 100)
+	liver := make([]uint8, g.Len())
+	for z := 0; z < 12; z++ {
+		for y := 0; y < 20; y++ {
+			for x := 0; x < 24; x++ {
+				liver[g.Index(x, y, z)] = 1
+			}
+		}
+	}
+	prob := make([]float32, g.Len())
+	set := func(x0, x1, y0, y1, z0, z1 int) {
+		for z := z0; z < z1; z++ {
+			for y := y0; y < y1; y++ {
+				for x := x0; x < x1; x++ {
+					v.HU[g.Index(x, y, z)] = 50
+					prob[g.Index(x, y, z)] = 0.9
+				}
+			}
+		}
+	}
+	set(5, 8, 5, 8, 4, 7)    // interior cube, 27 voxels
+	set(22, 24, 4, 14, 3, 9) // edge slab, 2×10×6 = 120 voxels (0.96 mL)
+	// The edge slab's 2-voxel (6-neighbourhood) shell: 152 voxels at
+	// x = 24..25 outside the liver, 288 inside (152 at x = 20..21, 56 on
+	// the y sides, 80 on the z sides): edge fraction 152/440.
+	{
+		cfg := DefaultConfig().Tumor
+		cfg.SpacingMM, cfg.MarginMM, cfg.UseHessian, cfg.Arch.InChannels = 2, 0, false, 1
+		tg, err := prepareTumorGrid(t.Context(), cfg, v, liver, box{hi: g.Size})
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := make([]uint8, len(prob))
+		for i, p := range prob {
+			if p > 0.5 {
+				m[i] = 1
+			}
+		}
+		lab, sizes := components(m, tg.ct.size)
+		st := componentStats(lab, len(sizes), tg, tg.ct.size)
+		edge := st[lab[g.Index(22, 4, 3)]].edge
+		if want := 152.0 / 440; math.Abs(edge-want) > 1e-9 {
+			t.Errorf("edge slab shell outside the liver %.4f, want %.4f", edge, want)
+		}
+		if in := st[lab[g.Index(5, 5, 4)]].edge; in != 0 {
+			t.Errorf("interior cube edge fraction %.4f, want 0", in)
+		}
+	}
+	for _, tc := range []struct {
+		name      string
+		maxEdge   float64
+		keepML    float64
+		wantComps int
+		wantVox   int
+	}{
+		{"gate off", 0, 0, 2, 147},
+		{"edge slab removed", 0.2, 5, 1, 27},
+		{"loose fraction keeps it", 0.5, 5, 2, 147},
+		{"large enough to keep", 0.2, 0.9, 2, 147},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := DefaultConfig().Tumor
+			cfg.SpacingMM = 2
+			cfg.MarginMM = 0
+			cfg.UseHessian = false
+			cfg.Arch.InChannels = 1
+			cfg.MaxEdgeFraction = tc.maxEdge
+			cfg.EdgeKeepML = tc.keepML
+			tg, err := prepareTumorGrid(t.Context(), cfg, v, liver, box{hi: g.Size})
+			if err != nil {
+				t.Fatal(err)
+			}
+			res := finishTumors(cfg, tg, prob, v, liver)
+			if res.components != tc.wantComps {
+				t.Errorf("kept %d components, want %d (removed: %v)", res.components, tc.wantComps, res.removed)
+			}
+			if got := countNonzero(res.mask); got != tc.wantVox {
+				t.Errorf("tumor voxels %d, want %d", got, tc.wantVox)
+			}
+		})
 	}
 }

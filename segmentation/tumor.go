@@ -151,6 +151,8 @@ func finishTumors(cfg TumorConfig, tg *tumorGrid, prob []float32, v *volume.Volu
 			res.removed = append(res.removed, fmt.Sprintf("%.2f mL: contrast %.1f HU < %.1f", ml, s.contrast, cfg.MinContrastHU))
 		case cfg.MinHessian > 0 && tg.hess != nil && s.hessian < cfg.MinHessian:
 			res.removed = append(res.removed, fmt.Sprintf("%.2f mL: Hessian %.2f < %.2f", ml, s.hessian, cfg.MinHessian))
+		case cfg.MaxEdgeFraction > 0 && s.edge > cfg.MaxEdgeFraction && ml < cfg.EdgeKeepML:
+			res.removed = append(res.removed, fmt.Sprintf("%.2f mL: %.0f %% of its shell outside the liver > %.0f %%", ml, 100*s.edge, 100*cfg.MaxEdgeFraction))
 		default:
 			keep[id] = true
 			res.components++
@@ -182,12 +184,15 @@ func finishTumors(cfg TumorConfig, tg *tumorGrid, prob []float32, v *volume.Volu
 
 type compStat struct {
 	meanHU, ringHU, contrast, hessian float64
+	// edge is the share of the component's shell outside the liver mask.
+	edge float64
 }
 
 // componentStats measures, per component, its mean HU, the mean HU of the
 // liver parenchyma in a 2-voxel shell around it (excluding every candidate
 // component), their difference (positive = darker than parenchyma) and the
-// mean normalised Hessian response.
+// mean normalised Hessian response, and the share of the shell that lies
+// outside the liver mask.
 func componentStats(lab []int32, n int, tg *tumorGrid, sz [3]int) []compStat {
 	st := make([]compStat, n)
 	cnt := make([]float64, n)
@@ -234,9 +239,16 @@ func componentStats(lab []int32, n int, tg *tumorGrid, sz [3]int) []compStat {
 		grow = next
 	}
 	ring := make([][]float32, n)
+	shell := make([]float64, n)
+	outside := make([]float64, n)
 	for i, l := range grow {
-		if l > 0 && lab[i] == 0 && tg.liver[i] != 0 {
-			ring[l] = append(ring[l], tg.ct.data[i])
+		if l > 0 && lab[i] == 0 {
+			shell[l]++
+			if tg.liver[i] != 0 {
+				ring[l] = append(ring[l], tg.ct.data[i])
+			} else {
+				outside[l]++
+			}
 		}
 	}
 	for id := 1; id < n; id++ {
@@ -251,6 +263,9 @@ func componentStats(lab []int32, n int, tg *tumorGrid, sz [3]int) []compStat {
 			st[id].ringHU = float64(tg.refHU)
 		}
 		st[id].contrast = st[id].ringHU - st[id].meanHU
+		if shell[id] > 0 {
+			st[id].edge = outside[id] / shell[id]
+		}
 	}
 	return st
 }
