@@ -63,10 +63,10 @@ const (
 	stepStride    = 6  // canvas check on every 6th slice (+ the ends of each segment); the labelmap check covers every slice
 )
 
-// sliceTruth is what one CT slice should show, from the IRCAD masks read by
-// this test (not by the node's code): the liver (liver folder, union with the
-// tumors) and the tumor (union of the livertumor* folders), packed 1 bit per
-// pixel, LSB first, row-major, like the viewer read-back.
+// sliceTruth is what one CT slice should show, from the node's SEG decoded by
+// this test (not by the node's code): the liver (segment 1, tumors included)
+// and the tumor (segment 2), packed 1 bit per pixel, LSB first, row-major,
+// like the viewer read-back.
 type sliceTruth struct {
 	file       string // image_N
 	sop        string
@@ -139,13 +139,14 @@ type segToLoad struct {
 }
 
 // TestViewerOHIFShowsNodeSEG is the end-to-end proof in a real viewer: the
-// node's SEG for IRCAD 1.1 (node segment --labels), stored next to its CT in a
-// fresh Orthanc, opened in OHIF (published npm build) in headless Debian
-// chromium, loaded from its thumbnail and the viewer's prompt, and read back:
-// segment labels and colours, the labelmap of every slice (pixel-exact against
-// the IRCAD masks), and the coloured area on the canvas while stepping
-// through the slices. The same SEG with its pixel frames in reverse order
-// (per-frame functional groups kept) must fail the same checks.
+// node's SEG for IRCAD 1.1 (node segment with its embedded MHP-Net model),
+// stored next to its CT in a fresh Orthanc, opened in OHIF (published npm
+// build) in headless Debian chromium, loaded from its thumbnail and the
+// viewer's prompt, and read back: segment labels and colours, the labelmap of
+// every slice (pixel-exact against the SEG's frames, decoded by this test),
+// and the coloured area on the canvas while stepping through the slices. The
+// same SEG with its pixel frames in reverse order (per-frame functional groups
+// kept) must fail the same checks.
 func TestViewerOHIFShowsNodeSEG(t *testing.T) {
 	start := time.Now()
 	here, err := os.Getwd() // the package folder: integration/
@@ -157,7 +158,6 @@ func TestViewerOHIFShowsNodeSEG(t *testing.T) {
 	nodeJS := requireViewerTools(t, viewerDir, distDir)
 
 	ctDir := testdata.CT(t, "ircadb/3Dircadb1.1/PATIENT_DICOM")
-	masksDir := testdata.CT(t, "ircadb/3Dircadb1.1/MASKS_DICOM")
 	artifacts := filepath.Join(here, "artifacts", "viewer")
 	if err := os.RemoveAll(artifacts); err != nil {
 		t.Fatal(err)
@@ -169,10 +169,10 @@ func TestViewerOHIFShowsNodeSEG(t *testing.T) {
 	defer cancel()
 	tmp := t.TempDir()
 
-	// The node's SEG, through the node's own command.
+	// The node's SEG, through the node's own command and its embedded model.
 	nodeBin := buildNode(ctx, t, here, tmp)
 	segPath := filepath.Join(tmp, "node-seg.dcm")
-	runNode(ctx, t, nodeBin, "segment", "--in", ctDir, "--labels", masksDir, "--out", segPath)
+	runNode(ctx, t, nodeBin, "segment", "--in", ctDir, "--out", segPath)
 	t.Logf("node segment: %s after %.1f s", segPath, time.Since(start).Seconds())
 
 	// The test of the test: the same SEG with its frames' pixels in reverse
@@ -180,8 +180,8 @@ func TestViewerOHIFShowsNodeSEG(t *testing.T) {
 	revPath := filepath.Join(tmp, "reversed-seg.dcm")
 	good, rev := writeReversedSEG(ctx, t, segPath, revPath)
 
-	truth := readTruth(t, ctDir, masksDir)
-	t.Logf("truth from the IRCAD masks: %d slices after %.1f s", len(truth), time.Since(start).Seconds())
+	truth := readTruth(t, ctDir, segPath)
+	t.Logf("expected labelmap from the node's SEG (read by this test): %d slices after %.1f s", len(truth), time.Since(start).Seconds())
 
 	// A fresh Orthanc with the CT and both SEGs.
 	srv := orthanctest.Start(t, orthanctest.Options{ExtraConfig: map[string]any{
@@ -407,20 +407,22 @@ func sameLengthUID(uid string) string {
 	return uid[:len(uid)-len(tail)] + tail
 }
 
-// readTruth reads the CT's SOP Instance UIDs and positions and the IRCAD
-// masks with the DICOM library directly (not the node's dicom package), and
-// pairs mask and CT slices by file name, checking that their positions agree.
-func readTruth(t *testing.T, ctDir, masksDir string) []*sliceTruth {
+// readTruth reads the CT's SOP Instance UIDs and positions and the node's SEG
+// with the DICOM library directly (not the node's dicom or dicom/seg
+// packages): the expected labelmap of each CT slice is what the SEG says, its
+// 1-bit frames unpacked here (LSB first) and placed on their slice through the
+// ReferencedSOPInstanceUID of their DerivationImageSequence >
+// SourceImageSequence, whose position must agree with the frame's
+// PlanePositionSequence.
+func readTruth(t *testing.T, ctDir, segPath string) []*sliceTruth {
 	t.Helper()
 	entries, err := os.ReadDir(ctDir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	folders, err := filepath.Glob(filepath.Join(masksDir, "livertumor*"))
-	if err != nil || len(folders) == 0 {
-		t.Fatalf("no livertumor* folders in %s (%v)", masksDir, err)
-	}
 	var out []*sliceTruth
+	bySOP := map[string]*sliceTruth{}
+	ippOf := map[string][]float64{}
 	for _, e := range entries {
 		if e.IsDir() {
 			continue
@@ -432,63 +434,128 @@ func readTruth(t *testing.T, ctDir, masksDir string) []*sliceTruth {
 		s := &sliceTruth{file: e.Name(), sop: strValue(t, ds, tag.SOPInstanceUID), rows: intValue(t, ds, tag.Rows), cols: intValue(t, ds, tag.Columns)}
 		ipp := floatValues(t, ds, tag.ImagePositionPatient)
 		s.z = ipp[2]
-		var liver []byte
-		liver, s.liverArea = readMask(t, filepath.Join(masksDir, "liver", e.Name()), ipp, s.rows, s.cols)
-		s.liver, s.tumor = liver, make([]byte, len(liver))
-		for _, f := range folders {
-			m, _ := readMask(t, filepath.Join(f, e.Name()), ipp, s.rows, s.cols)
-			for i := range m {
-				s.tumor[i] |= m[i]
-			}
+		s.liver, s.tumor = make([]byte, (s.rows*s.cols+7)/8), make([]byte, (s.rows*s.cols+7)/8)
+		if bySOP[s.sop] != nil {
+			t.Fatalf("CT %s repeats SOP Instance UID %s", e.Name(), s.sop)
 		}
-		s.liverArea, s.tumorArea = 0, 0
-		for i := range s.liver {
-			s.liver[i] |= s.tumor[i] // tumor voxels are liver too (label 2 implies liver)
-			s.liverArea += bits.OnesCount8(s.liver[i])
-			s.tumorArea += bits.OnesCount8(s.tumor[i])
-		}
+		bySOP[s.sop], ippOf[s.sop] = s, ipp
 		out = append(out, s)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].z < out[j].z })
 	if len(out) < 2 {
 		t.Fatalf("%s holds %d CT slices", ctDir, len(out))
 	}
-	return out
-}
 
-// readMask reads one IRCAD mask slice (8-bit, 0 or 255) and packs pixels > 0.
-func readMask(t *testing.T, path string, ctIPP []float64, rows, cols int) ([]byte, int) {
-	t.Helper()
-	ds, err := dcm.ParseFile(path, nil, dcm.SkipProcessingPixelDataValue())
+	ds, err := dcm.ParseFile(segPath, nil, dcm.SkipProcessingPixelDataValue())
 	if err != nil {
-		t.Fatalf("mask %s: %v", path, err)
+		t.Fatalf("SEG %s: %v", segPath, err)
 	}
-	ipp := floatValues(t, ds, tag.ImagePositionPatient)
-	for i := range ipp {
-		if math.Abs(ipp[i]-ctIPP[i]) > 1e-3 {
-			t.Fatalf("mask %s is at %v, its CT slice at %v", path, ipp, ctIPP)
-		}
+	rows, cols := intValue(t, ds, tag.Rows), intValue(t, ds, tag.Columns)
+	if ba := intValue(t, ds, tag.BitsAllocated); ba != 1 || rows != out[0].rows || cols != out[0].cols {
+		t.Fatalf("SEG frames are %dx%d with %d bits allocated, want %dx%d binary", rows, cols, ba, out[0].rows, out[0].cols)
 	}
-	if r, c, ba := intValue(t, ds, tag.Rows), intValue(t, ds, tag.Columns), intValue(t, ds, tag.BitsAllocated); r != rows || c != cols || ba != 8 {
-		t.Fatalf("mask %s is %dx%d with %d bits, want %dx%d 8-bit", path, r, c, ba, rows, cols)
+	nf, err := strconv.Atoi(strValue(t, ds, tag.NumberOfFrames))
+	if err != nil {
+		t.Fatalf("NumberOfFrames: %v", err)
+	}
+	labels := map[int]string{}
+	for _, it := range seqItems(t, ds.Elements, tag.SegmentSequence) {
+		labels[intValue(t, dcm.Dataset{Elements: it}, tag.SegmentNumber)] = strValue(t, dcm.Dataset{Elements: it}, tag.SegmentLabel)
+	}
+	if labels[int(seg.LabelLiver)] != "Liver" || labels[int(seg.LabelTumor)] != "Liver tumor" || len(labels) != 2 {
+		t.Fatalf("SEG segments %v, want 1 Liver and 2 Liver tumor", labels)
+	}
+	frames := seqItems(t, ds.Elements, tag.PerFrameFunctionalGroupsSequence)
+	if len(frames) != nf {
+		t.Fatalf("SEG has %d per-frame functional groups for %d frames", len(frames), nf)
 	}
 	el, err := ds.FindElementByTag(tag.PixelData)
 	if err != nil {
-		t.Fatalf("mask %s: %v", path, err)
+		t.Fatalf("SEG: %v", err)
 	}
 	px := dcm.MustGetPixelDataInfo(el.Value).UnprocessedValueData
-	if len(px) < rows*cols {
-		t.Fatalf("mask %s holds %d pixel bytes, want %d", path, len(px), rows*cols)
+	frameBits := rows * cols
+	if need := (nf*frameBits + 7) / 8; len(px) < need {
+		t.Fatalf("SEG PixelData holds %d bytes, %d frames of %d pixels need %d", len(px), nf, frameBits, need)
 	}
-	packed := make([]byte, (rows*cols+7)/8)
-	area := 0
-	for i, v := range px[:rows*cols] {
-		if v != 0 {
-			packed[i>>3] |= 1 << (i & 7)
-			area++
+	seen := map[string]bool{}
+	for f, groups := range frames {
+		fg := dcm.Dataset{Elements: groups}
+		segNo := intValue(t, dcm.Dataset{Elements: one(t, seqItems(t, fg.Elements, tag.SegmentIdentificationSequence))}, tag.ReferencedSegmentNumber)
+		deriv := one(t, seqItems(t, fg.Elements, tag.DerivationImageSequence))
+		src := one(t, seqItems(t, deriv, tag.SourceImageSequence))
+		ref := strValue(t, dcm.Dataset{Elements: src}, tag.ReferencedSOPInstanceUID)
+		pos := floatValues(t, dcm.Dataset{Elements: one(t, seqItems(t, fg.Elements, tag.PlanePositionSequence))}, tag.ImagePositionPatient)
+		s := bySOP[ref]
+		if s == nil {
+			t.Fatalf("SEG frame %d references %s, not a slice of the CT", f+1, ref)
+		}
+		for i, v := range ippOf[ref] {
+			if math.Abs(pos[i]-v) > 1e-3 {
+				t.Fatalf("SEG frame %d is placed at %v, its source slice %s at %v", f+1, pos, s.file, ippOf[ref])
+			}
+		}
+		key := fmt.Sprintf("%d/%s", segNo, ref)
+		if seen[key] {
+			t.Fatalf("SEG has two frames of segment %d on slice %s", segNo, s.file)
+		}
+		seen[key] = true
+		var dst []byte
+		switch segNo {
+		case int(seg.LabelLiver):
+			dst = s.liver
+		case int(seg.LabelTumor):
+			dst = s.tumor
+		default:
+			t.Fatalf("SEG frame %d belongs to segment %d", f+1, segNo)
+		}
+		base := f * frameBits
+		for p := 0; p < frameBits; p++ {
+			if px[(base+p)>>3]>>((base+p)&7)&1 == 1 {
+				dst[p>>3] |= 1 << (p & 7)
+			}
 		}
 	}
-	return packed, area
+	for _, s := range out {
+		for i := range s.liver {
+			s.liverArea += bits.OnesCount8(s.liver[i])
+			s.tumorArea += bits.OnesCount8(s.tumor[i])
+			if s.tumor[i]&^s.liver[i] != 0 {
+				t.Errorf("slice %s: the SEG has tumor outside its liver segment", s.file)
+				break
+			}
+		}
+	}
+	return out
+}
+
+// seqItems returns the items of the sequence tg among els (none when absent).
+func seqItems(t *testing.T, els []*dcm.Element, tg tag.Tag) [][]*dcm.Element {
+	t.Helper()
+	for _, el := range els {
+		if el.Tag != tg {
+			continue
+		}
+		items, ok := el.Value.GetValue().([]*dcm.SequenceItemValue)
+		if !ok {
+			t.Fatalf("%v is not a sequence", tg)
+		}
+		out := make([][]*dcm.Element, 0, len(items))
+		for _, it := range items {
+			out = append(out, it.GetValue().([]*dcm.Element))
+		}
+		return out
+	}
+	return nil
+}
+
+// one returns the only item of a sequence.
+func one(t *testing.T, items [][]*dcm.Element) []*dcm.Element {
+	t.Helper()
+	if len(items) != 1 {
+		t.Fatalf("sequence has %d items, want 1", len(items))
+	}
+	return items[0]
 }
 
 func strValue(t *testing.T, ds dcm.Dataset, tg tag.Tag) string {
@@ -688,7 +755,7 @@ type report struct {
 }
 
 // compareReadback checks, for every CT slice, the labelmap OHIF holds against
-// the masks (pixel-exact), and for the slices stepped through, the tinted
+// the expected masks (pixel-exact), and for the slices stepped through, the tinted
 // canvas area against k x the mask area (k fitted over the stepped slices).
 func compareReadback(r *segReadback, truth []*sliceTruth, bySOP map[string]*sliceTruth) *report {
 	rep := &report{}
@@ -815,7 +882,7 @@ func compareReadback(r *segReadback, truth []*sliceTruth, bySOP map[string]*slic
 			}
 		} else if float64(gotT) > noTumorMaxPix*s2 {
 			bad = true
-			addf("slice %s (z=%.1f): %d canvas px in the tumor colour where the masks have no tumor", s.file, s.z, gotT)
+			addf("slice %s (z=%.1f): %d canvas px in the tumor colour where the SEG has no tumor", s.file, s.z, gotT)
 		}
 		if bad {
 			rep.canvasBad++
