@@ -102,6 +102,13 @@ func inspectDir(ctx context.Context, dir string, hu bool) (*inspectReport, error
 	if err != nil {
 		return nil, err
 	}
+	return describeScan(ctx, dir, sc, hu)
+}
+
+// describeScan builds the report of a scan of dir. Interrupted (ctx done,
+// e.g. Ctrl-C) it returns the error, not a report where the series left
+// undecoded would show as refused and the exit code as success.
+func describeScan(ctx context.Context, dir string, sc *dicom.Scan, hu bool) (*inspectReport, error) {
 	rep := &inspectReport{Dir: dir, Series: []inspectSeries{}, Refused: []inspectRefusal{}, Skipped: sc.Skipped}
 	if rep.Skipped == nil {
 		rep.Skipped = []dicom.Skipped{}
@@ -119,6 +126,9 @@ func inspectDir(ctx context.Context, dir string, hu bool) (*inspectReport, error
 		}
 		if hu {
 			v, err := s.LoadVolume(ctx)
+			if cerr := ctx.Err(); cerr != nil {
+				return nil, fmt.Errorf("inspect %s: interrupted: %w", dir, cerr)
+			}
 			if err != nil {
 				// A series that scans but does not decode is refused too.
 				rep.Refused = append(rep.Refused, refusalOf(s, len(s.Instances), err))

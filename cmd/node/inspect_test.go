@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/mhpnet/node/dicom"
 	"github.com/mhpnet/node/internal/testdata"
 )
 
@@ -92,5 +93,33 @@ func TestInspect(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestInspectInterrupted: Ctrl-C while the HU ranges are decoded ends
+// inspect with the interruption (exit 1), not with a report in which the
+// series not yet decoded are listed as refused ("context canceled") and
+// the exit code says success.
+func TestInspectInterrupted(t *testing.T) {
+	dir := testdata.CT(t, "ct/crlm-ct-1004")
+	sc, err := dicom.ReadDir(context.Background(), dir, readerOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(sc.Series) != 1 {
+		t.Fatalf("%d series, want 1", len(sc.Series))
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	rep, err := describeScan(ctx, dir, sc, true)
+	if !errors.Is(err, context.Canceled) || rep != nil {
+		t.Fatalf("describeScan after Ctrl-C = %+v, %v; want no report and context.Canceled", rep, err)
+	}
+	if code := exitCode(err); code != ExitFailure {
+		t.Errorf("exit code %d, want %d", code, ExitFailure)
+	}
+	rep, err = describeScan(context.Background(), dir, sc, true)
+	if err != nil || len(rep.Series) != 1 || rep.Series[0].HUMax == nil || *rep.Series[0].HUMax != 1377 {
+		t.Fatalf("describeScan = %+v, %v; want 1 series with HU max 1377", rep, err)
 	}
 }
