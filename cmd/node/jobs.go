@@ -69,6 +69,10 @@ or dead:<seq> / queued:<seq>, also work.`,
 // withQueue opens the queue the way the configuration says, runs f and
 // closes it.
 func withQueue(ctx context.Context, f jobsFlags, fn func(context.Context, *pipeline.Queue) error) error {
+	if f.limit < 1 {
+		// 0 or less would read nothing and report an empty queue.
+		return usageErrorf("jobs: --limit must be at least 1, got %d", f.limit)
+	}
 	cfg, err := loadConfig(f.config)
 	if err != nil {
 		return err

@@ -38,6 +38,7 @@ func TestExitCodes(t *testing.T) {
 		{"version with an argument", []string{"version", "extra"}, ExitUsage, `unknown command "extra" for "node version"`},
 		{"jobs show without ID", []string{"jobs", "show"}, ExitUsage, "accepts 1 arg(s), received 0"},
 		{"jobs results with a study that is not a UID", []string{"jobs", "results", "--study", "CRLM"}, ExitUsage, `jobs results: --study "CRLM" is not a DICOM UID`},
+		{"jobs list with --limit 0", []string{"jobs", "list", "--limit", "0"}, ExitUsage, "jobs: --limit must be at least 1, got 0"},
 		{"unknown flag", []string{"inspect", "--bogus", "."}, ExitUsage, "unknown flag: --bogus"},
 		{"inspect of a missing folder", []string{"inspect", missing}, ExitUsage, "no such file or directory"},
 		{"inspect of a folder without DICOM", []string{"inspect", empty}, ExitRefused, "no usable CT series"},

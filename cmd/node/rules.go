@@ -126,7 +126,7 @@ func printDecisions(w io.Writer, cfg *config.Config, studies map[string][]rules.
 		Reason            string   `json:"reason"`
 		Trace             []string `json:"trace,omitempty"`
 	}
-	var rows []row
+	rows := []row{} // [] in JSON when every series was refused, not null
 	for _, u := range uids {
 		for _, d := range cfg.Rules.Evaluate(studies[u]) {
 			rows = append(rows, row{u, d.Series.SeriesInstanceUID, d.Series.SeriesNumber, d.Series.Modality,
@@ -136,6 +136,9 @@ func printDecisions(w io.Writer, cfg *config.Config, studies map[string][]rules.
 	if asJSON {
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
+		if refused == nil {
+			refused = []string{}
+		}
 		return enc.Encode(map[string]any{"decisions": rows, "refused": refused})
 	}
 	study := ""

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
@@ -116,5 +117,28 @@ func TestJobsOnEmptyStore(t *testing.T) {
 	var ee *exitError
 	if !errors.As(err, &ee) || ee.code != ExitFailure || !strings.Contains(err.Error(), "job not found: no dead-lettered job 1.2.3@mhpnet-x") {
 		t.Errorf("retry of an unknown job: %v", err)
+	}
+}
+
+// TestRulesCheckDirJSONAllRefused: with every series refused, --json gives
+// "decisions": [] (scripts iterate it), not null.
+func TestRulesCheckDirJSONAllRefused(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "notes.txt"), []byte("not DICOM"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, err := execute(t, "rules", "check", "--config", writeConfig(t, rulesDoc), "--dir", dir, "--json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got struct {
+		Decisions []json.RawMessage `json:"decisions"`
+		Refused   []string          `json:"refused"`
+	}
+	if err := json.Unmarshal([]byte(out), &got); err != nil {
+		t.Fatalf("%v:\n%s", err, out)
+	}
+	if got.Decisions == nil || len(got.Decisions) != 0 || got.Refused == nil {
+		t.Errorf("decisions %v, refused %v; want [] and a list:\n%s", got.Decisions, got.Refused, out)
 	}
 }
