@@ -46,8 +46,9 @@ const (
 // Rendered-overlay tolerances. The canvas shows the slice fitted into the
 // viewport, s = min(canvas width, height) / rows canvas pixels per image pixel
 // along each axis, so a mask of A pixels tints about s*s*A canvas pixels; on
-// IRCAD 1.1 the measured tinted area stayed within 30 canvas pixels of that on
-// every slice (outline included). The fitted k (median of tinted / area) must
+// IRCAD 1.1 the measured tinted area stayed within 35 canvas pixels of that on
+// every stepped slice (outline included), for the IRCAD masks and for the
+// model's SEG alike. The fitted k (median of tinted / area) must
 // be within kTol of s*s, and each slice within a relative margin plus an
 // absolute one given in image pixels. Adjacent IRCAD slices differ by only a
 // few per cent, so the exact per-slice comparison is done on the labelmap; the
@@ -169,11 +170,29 @@ func TestViewerOHIFShowsNodeSEG(t *testing.T) {
 	defer cancel()
 	tmp := t.TempDir()
 
-	// The node's SEG, through the node's own command and its embedded model.
-	nodeBin := buildNode(ctx, t, here, tmp)
+	// The node's SEG, through the node's own command and its embedded model,
+	// made while a fresh Orthanc starts and takes the CT.
 	segPath := filepath.Join(tmp, "node-seg.dcm")
-	runNode(ctx, t, nodeBin, "segment", "--in", ctDir, "--out", segPath)
-	t.Logf("node segment: %s after %.1f s", segPath, time.Since(start).Seconds())
+	segDone := make(chan nodeSegment, 1)
+	go func() { segDone <- makeNodeSEG(ctx, here, tmp, ctDir, segPath) }()
+
+	srv := orthanctest.Start(t, orthanctest.Options{ExtraConfig: map[string]any{
+		"HttpCompressionEnabled": false,
+		"DicomWeb": map[string]any{
+			"Enable": true, "Root": "/dicom-web/", "EnableWado": true, "WadoRoot": "/wado", "Ssl": false,
+			// OHIF needs full metadata (VIEWER.md trap 7).
+			"StudiesMetadata": "Full", "SeriesMetadata": "Full",
+		},
+	}})
+	_, uploadErr := srv.UploadDir(ctx, ctDir)
+	made := <-segDone // always received, so the node is never left running
+	if uploadErr != nil {
+		t.Fatalf("upload CT: %v", uploadErr)
+	}
+	if made.err != nil {
+		t.Fatalf("%v\n%s", made.err, made.out)
+	}
+	t.Logf("node segment (after %.1f s):\n%s", time.Since(start).Seconds(), made.out)
 
 	// The test of the test: the same SEG with its frames' pixels in reverse
 	// order, the per-frame functional groups kept, under new UIDs.
@@ -183,18 +202,6 @@ func TestViewerOHIFShowsNodeSEG(t *testing.T) {
 	truth := readTruth(t, ctDir, segPath)
 	t.Logf("expected labelmap from the node's SEG (read by this test): %d slices after %.1f s", len(truth), time.Since(start).Seconds())
 
-	// A fresh Orthanc with the CT and both SEGs.
-	srv := orthanctest.Start(t, orthanctest.Options{ExtraConfig: map[string]any{
-		"HttpCompressionEnabled": false,
-		"DicomWeb": map[string]any{
-			"Enable": true, "Root": "/dicom-web/", "EnableWado": true, "WadoRoot": "/wado", "Ssl": false,
-			// OHIF needs full metadata (VIEWER.md trap 7).
-			"StudiesMetadata": "Full", "SeriesMetadata": "Full",
-		},
-	}})
-	if _, err := srv.UploadDir(ctx, ctDir); err != nil {
-		t.Fatalf("upload CT: %v", err)
-	}
 	for _, p := range []string{segPath, revPath} {
 		if _, err := srv.Upload(ctx, p); err != nil {
 			t.Fatalf("upload %s: %v", p, err)
@@ -285,27 +292,27 @@ func requireViewerTools(t *testing.T, viewerDir, distDir string) string {
 	return nodeJS
 }
 
-// buildNode builds the node binary from this checkout.
-func buildNode(ctx context.Context, t *testing.T, here, tmp string) string {
-	t.Helper()
-	bin := filepath.Join(tmp, "node")
-	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/node")
-	cmd.Dir = filepath.Dir(here)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build ./cmd/node: %v\n%s", err, out)
-	}
-	return bin
+// nodeSegment is the outcome of makeNodeSEG.
+type nodeSegment struct {
+	out string // node segment's output
+	err error
 }
 
-func runNode(ctx context.Context, t *testing.T, bin string, args ...string) {
-	t.Helper()
-	cmd := exec.CommandContext(ctx, bin, args...)
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("node %s: %v\n%s", strings.Join(args, " "), err, out.String())
+// makeNodeSEG builds the node binary from this checkout into tmp and runs
+// `node segment --in ctDir --out segPath` (the embedded model). It reports
+// instead of failing the test, so that it can run on its own goroutine.
+func makeNodeSEG(ctx context.Context, here, tmp, ctDir, segPath string) nodeSegment {
+	bin := filepath.Join(tmp, "node")
+	build := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/node")
+	build.Dir = filepath.Dir(here)
+	if out, err := build.CombinedOutput(); err != nil {
+		return nodeSegment{string(out), fmt.Errorf("go build ./cmd/node: %w", err)}
 	}
-	t.Logf("node %s:\n%s", args[0], out.String())
+	out, err := exec.CommandContext(ctx, bin, "segment", "--in", ctDir, "--out", segPath).CombinedOutput()
+	if err != nil {
+		return nodeSegment{string(out), fmt.Errorf("node segment --in %s --out %s: %w", ctDir, segPath, err)}
+	}
+	return nodeSegment{out: string(out)}
 }
 
 // writeReversedSEG writes a copy of the SEG at src whose pixel frames are in
