@@ -91,6 +91,9 @@ type labelResult struct {
 }
 
 func runSegment(ctx context.Context, stdout, stderr io.Writer, f segmentFlags) error {
+	if err := checkOutPath(f.out); err != nil {
+		return err
+	}
 	series, err := dicom.ReadSeries(ctx, f.in, readerOptions())
 	if err != nil {
 		return fmt.Errorf("segment: %w", err)
@@ -190,9 +193,26 @@ func segmentWithModel(ctx context.Context, series *dicom.Series, modelPath strin
 	return labelResult{labels: r.Labels, segments: segs, version: version, model: r}, nil
 }
 
+// checkOutPath refuses, before any work, an --out that cannot be written:
+// an existing folder, or a path whose parent is not a folder.
+func checkOutPath(out string) error {
+	if st, err := os.Stat(out); err == nil && st.IsDir() {
+		return usageErrorf("segment: --out %s is a folder; give the SEG file's name, e.g. %s", out, filepath.Join(out, "seg.dcm"))
+	}
+	dir := filepath.Dir(out)
+	st, err := os.Stat(dir)
+	if err != nil || !st.IsDir() {
+		return usageErrorf("segment: --out %s: %s is not an existing folder", out, dir)
+	}
+	return nil
+}
+
 // labelsFromMasks reads an IRCAD MASKS_DICOM folder as labels and describes
 // them as MANUAL segments: they were not produced by the node's model.
 func labelsFromMasks(ctx context.Context, dir string, g volume.Geometry) (labelResult, error) {
+	if st, err := os.Stat(filepath.Join(dir, "liver")); err != nil || !st.IsDir() {
+		return labelResult{}, withCode(ExitRefused, fmt.Errorf("segment: --labels %s is not an IRCAD MASKS_DICOM folder: it has no liver/ mask series", dir))
+	}
 	lv, err := dicom.ReadIRCADMasks(ctx, dir, g)
 	if err != nil {
 		return labelResult{}, fmt.Errorf("segment: labels: %w", err)

@@ -88,6 +88,28 @@ func TestSegmentCommand(t *testing.T) {
 			wantErr:  []string{"--in and --out are required"},
 		},
 		{
+			name:     "--out is a folder",
+			args:     func(t *testing.T, out string) []string { return []string{"--in", dcmqi(t), "--out", filepath.Dir(out)} },
+			wantCode: ExitUsage,
+			wantErr:  []string{"is a folder; give the SEG file's name"},
+		},
+		{
+			name: "--out in a missing folder",
+			args: func(t *testing.T, out string) []string {
+				return []string{"--in", dcmqi(t), "--out", filepath.Join(out, "x", "seg.dcm")}
+			},
+			wantCode: ExitUsage,
+			wantErr:  []string{"is not an existing folder"},
+		},
+		{
+			name: "--labels is not a MASKS_DICOM folder",
+			args: func(t *testing.T, out string) []string {
+				return []string{"--in", dcmqi(t), "--out", out, "--labels", dcmqi(t)}
+			},
+			wantCode: ExitRefused,
+			wantErr:  []string{"is not an IRCAD MASKS_DICOM folder"},
+		},
+		{
 			name: "labels and model together",
 			args: func(t *testing.T, out string) []string {
 				return []string{"--in", dcmqi(t), "--out", out, "--labels", "x", "--model", "y"}
