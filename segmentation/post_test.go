@@ -171,6 +171,7 @@ func TestFinishTumors(t *testing.T) {
 	setCube(12, 12, 3, 1, 40, 0.9) // 1 voxel, 0.008 mL: removed
 	setCube(26, 10, 4, 2, 40, 0.9) // outside the liver (x >= 24): ignored
 	cfg := DefaultConfig().Tumor
+	cfg.MinComponentML, cfg.MaxEdgeFraction = 0.1, 0 // rules tested on their own; these components are 0.2 mL
 	cfg.SpacingMM = 2
 	cfg.MarginMM = 0
 	cfg.UseHessian = false
@@ -228,6 +229,7 @@ func TestFinishTumorsEdgeGate(t *testing.T) {
 	// the y sides, 80 on the z sides): edge fraction 152/440.
 	{
 		cfg := DefaultConfig().Tumor
+		cfg.MinComponentML, cfg.MaxEdgeFraction = 0.1, 0 // rules tested on their own; these components are 0.2 mL
 		cfg.SpacingMM, cfg.MarginMM, cfg.UseHessian, cfg.Arch.InChannels = 2, 0, false, 1
 		tg, err := prepareTumorGrid(t.Context(), cfg, v, liver, box{hi: g.Size})
 		if err != nil {
@@ -263,6 +265,7 @@ func TestFinishTumorsEdgeGate(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := DefaultConfig().Tumor
+			cfg.MinComponentML, cfg.MaxEdgeFraction = 0.1, 0 // rules tested on their own; these components are 0.2 mL
 			cfg.SpacingMM = 2
 			cfg.MarginMM = 0
 			cfg.UseHessian = false
