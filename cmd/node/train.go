@@ -118,6 +118,12 @@ func runTrain(ctx context.Context, stdout, stderr io.Writer, f trainFlags) error
 	}
 	var bar *progressbar.ProgressBar
 	var barStage string
+	// On a terminal the bar redraws in place; in a log file or a pipe every
+	// redraw is kept, so redraw there only every 15 s.
+	throttle := 200 * time.Millisecond
+	if !isTerminal(stderr) {
+		throttle = 15 * time.Second
+	}
 	opts.Progress = func(stage string, step, total int, loss float64) {
 		if stage != barStage {
 			if bar != nil {
@@ -132,7 +138,7 @@ func runTrain(ctx context.Context, stdout, stderr io.Writer, f trainFlags) error
 				progressbar.OptionSetPredictTime(true),
 				progressbar.OptionShowElapsedTimeOnFinish(),
 				progressbar.OptionSetWidth(30),
-				progressbar.OptionThrottle(200*time.Millisecond),
+				progressbar.OptionThrottle(throttle),
 			)
 		}
 		bar.Describe(fmt.Sprintf("%s stage, loss %.4f", stage, loss))
@@ -161,4 +167,15 @@ func runTrain(ctx context.Context, stdout, stderr io.Writer, f trainFlags) error
 	fmt.Fprintf(stdout, "loss     liver %.4f, tumor %.4f (moving average at the end)\n", p.FinalLoss[0], p.FinalLoss[1])
 	fmt.Fprintf(stdout, "time     %.1f s\n", time.Since(start).Seconds())
 	return nil
+}
+
+// isTerminal reports whether w is a character device (an interactive
+// terminal) rather than a file or a pipe.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
 }
