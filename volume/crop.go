@@ -151,21 +151,45 @@ func copyBox[T any](dst []T, ds [3]int, off [3]int, src []T, ss [3]int, b Box) {
 	}
 }
 
+// cropData returns the geometry of box b of g and a copy of its voxels;
+// what names the volume kind in errors.
+func cropData[T any](what string, g Geometry, data []T, b Box) (Geometry, []T, error) {
+	cg, err := g.Crop(b)
+	if err != nil {
+		return Geometry{}, nil, fmt.Errorf("crop %s: %w", what, err)
+	}
+	if len(data) != g.Len() {
+		return Geometry{}, nil, fmt.Errorf("crop %s: %w: %d values for %d voxels", what, ErrGeometry, len(data), g.Len())
+	}
+	out := make([]T, cg.Len())
+	copyBox(out, cg.Size, [3]int{}, data, g.Size, b)
+	return cg, out, nil
+}
+
+// pasteData writes every voxel of src (grid sg) into dst (grid dg) at
+// offset at; what names the volume kind in errors.
+func pasteData[T any](what string, dg Geometry, dst []T, sg Geometry, src []T, at [3]int) error {
+	b, err := pasteBox(dg, sg.Size, at)
+	if err != nil {
+		return err
+	}
+	if len(src) != sg.Len() || len(dst) != dg.Len() {
+		return fmt.Errorf("paste %s: %w: buffer length does not match size", what, ErrGeometry)
+	}
+	copyBox(dst, dg.Size, b.Min, src, sg.Size, FullBox(sg))
+	return nil
+}
+
 // Crop returns a copy of the voxels of box b with the cropped geometry.
 func (v *Volume) Crop(b Box) (*Volume, error) {
 	if v == nil {
 		return nil, fmt.Errorf("crop volume: %w: nil volume", ErrGeometry)
 	}
-	g, err := v.Geometry.Crop(b)
+	g, hu, err := cropData("volume", v.Geometry, v.HU, b)
 	if err != nil {
-		return nil, fmt.Errorf("crop volume: %w", err)
+		return nil, err
 	}
-	if len(v.HU) != v.Len() {
-		return nil, fmt.Errorf("crop volume: %w: %d values for %d voxels", ErrGeometry, len(v.HU), v.Len())
-	}
-	out := &Volume{Geometry: g, HU: make([]int16, g.Len())}
-	copyBox(out.HU, g.Size, [3]int{}, v.HU, v.Size, b)
-	return out, nil
+	return &Volume{Geometry: g, HU: hu}, nil
 }
 
 // Crop returns a copy of the voxels of box b with the cropped geometry.
@@ -173,16 +197,11 @@ func (l *LabelVolume) Crop(b Box) (*LabelVolume, error) {
 	if l == nil {
 		return nil, fmt.Errorf("crop labels: %w: nil volume", ErrGeometry)
 	}
-	g, err := l.Geometry.Crop(b)
+	g, labels, err := cropData("labels", l.Geometry, l.Labels, b)
 	if err != nil {
-		return nil, fmt.Errorf("crop labels: %w", err)
+		return nil, err
 	}
-	if len(l.Labels) != l.Len() {
-		return nil, fmt.Errorf("crop labels: %w: %d values for %d voxels", ErrGeometry, len(l.Labels), l.Len())
-	}
-	out := &LabelVolume{Geometry: g, Labels: make([]uint8, g.Len())}
-	copyBox(out.Labels, g.Size, [3]int{}, l.Labels, l.Size, b)
-	return out, nil
+	return &LabelVolume{Geometry: g, Labels: labels}, nil
 }
 
 // Crop returns a copy of the voxels of box b with the cropped geometry.
@@ -190,16 +209,11 @@ func (f *Float32Volume) Crop(b Box) (*Float32Volume, error) {
 	if f == nil {
 		return nil, fmt.Errorf("crop float volume: %w: nil volume", ErrGeometry)
 	}
-	g, err := f.Geometry.Crop(b)
+	g, data, err := cropData("float volume", f.Geometry, f.Data, b)
 	if err != nil {
-		return nil, fmt.Errorf("crop float volume: %w", err)
+		return nil, err
 	}
-	if len(f.Data) != f.Len() {
-		return nil, fmt.Errorf("crop float volume: %w: %d values for %d voxels", ErrGeometry, len(f.Data), f.Len())
-	}
-	out := &Float32Volume{Geometry: g, Data: make([]float32, g.Len())}
-	copyBox(out.Data, g.Size, [3]int{}, f.Data, f.Size, b)
-	return out, nil
+	return &Float32Volume{Geometry: g, Data: data}, nil
 }
 
 // pasteBox checks that a crop of size src placed at min fits in dst and
@@ -219,15 +233,7 @@ func (l *LabelVolume) Paste(src *LabelVolume, at [3]int) error {
 	if l == nil || src == nil {
 		return fmt.Errorf("paste labels: %w: nil volume", ErrGeometry)
 	}
-	b, err := pasteBox(l.Geometry, src.Size, at)
-	if err != nil {
-		return err
-	}
-	if len(src.Labels) != src.Len() || len(l.Labels) != l.Len() {
-		return fmt.Errorf("paste labels: %w: buffer length does not match size", ErrGeometry)
-	}
-	copyBox(l.Labels, l.Size, b.Min, src.Labels, src.Size, FullBox(src.Geometry))
-	return nil
+	return pasteData("labels", l.Geometry, l.Labels, src.Geometry, src.Labels, at)
 }
 
 // Paste writes every voxel of src into f at offset at.
@@ -235,15 +241,7 @@ func (f *Float32Volume) Paste(src *Float32Volume, at [3]int) error {
 	if f == nil || src == nil {
 		return fmt.Errorf("paste float volume: %w: nil volume", ErrGeometry)
 	}
-	b, err := pasteBox(f.Geometry, src.Size, at)
-	if err != nil {
-		return err
-	}
-	if len(src.Data) != src.Len() || len(f.Data) != f.Len() {
-		return fmt.Errorf("paste float volume: %w: buffer length does not match size", ErrGeometry)
-	}
-	copyBox(f.Data, f.Size, b.Min, src.Data, src.Size, FullBox(src.Geometry))
-	return nil
+	return pasteData("float volume", f.Geometry, f.Data, src.Geometry, src.Data, at)
 }
 
 // Paste writes every voxel of src into v at offset at.
@@ -251,15 +249,7 @@ func (v *Volume) Paste(src *Volume, at [3]int) error {
 	if v == nil || src == nil {
 		return fmt.Errorf("paste volume: %w: nil volume", ErrGeometry)
 	}
-	b, err := pasteBox(v.Geometry, src.Size, at)
-	if err != nil {
-		return err
-	}
-	if len(src.HU) != src.Len() || len(v.HU) != v.Len() {
-		return fmt.Errorf("paste volume: %w: buffer length does not match size", ErrGeometry)
-	}
-	copyBox(v.HU, v.Size, b.Min, src.HU, src.Size, FullBox(src.Geometry))
-	return nil
+	return pasteData("volume", v.Geometry, v.HU, src.Geometry, src.HU, at)
 }
 
 // BoundingBox returns the smallest box holding every non-zero voxel of l,
