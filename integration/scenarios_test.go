@@ -181,14 +181,18 @@ func TestScenarioKilledDuringJob(t *testing.T) {
 		if r.Instances != 41 {
 			t.Errorf("result %+v: %d instances, want 41", r, r.Instances)
 		}
-		if r.StudyInstanceUID == killed && r.Attempt != 2 {
-			t.Errorf("the interrupted job ended on attempt %d, want 2", r.Attempt)
+		// The embedded server writes consumer state asynchronously, so a
+		// SIGKILL may lose the record of the first delivery: the job is then
+		// redelivered as attempt 1 rather than 2. Either way it must run
+		// again and complete once.
+		if r.StudyInstanceUID == killed && r.Attempt != 1 && r.Attempt != 2 {
+			t.Errorf("the interrupted job ended on attempt %d, want 1 or 2", r.Attempt)
 		}
 		t.Logf("study %s: ok on attempt %d", r.StudyInstanceUID, r.Attempt)
 	}
 	again := findLogs(second.out.String(), "job started", map[string]string{"study_uid": killed})
-	if len(again) != 1 || again[0]["attempt"] != float64(2) {
-		t.Errorf("after the restart the interrupted job started %v, want once with attempt 2", again)
+	if len(again) != 1 || (again[0]["attempt"] != float64(1) && again[0]["attempt"] != float64(2)) {
+		t.Errorf("after the restart the interrupted job started %v, want once (attempt 1 or 2)", again)
 	}
 	for _, st := range studies {
 		var want []string
