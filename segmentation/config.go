@@ -90,7 +90,7 @@ type LiverConfig struct {
 	// RefineLowHU and RefineHighHU (relative to the case's liver parenchyma
 	// median; both 0 disables) refine the boundary at full resolution: in
 	// the band of one coarse voxel around the coarse boundary, liver voxels
-	// whose in-plane 3×3 mean HU falls outside [median+Low, median+High]
+	// whose in-plane 3×3 median HU falls outside [median+Low, median+High]
 	// (fat, air, bowel content, bone) are removed.
 	RefineLowHU  float32 `json:"refine_low_hu"`
 	RefineHighHU float32 `json:"refine_high_hu"`

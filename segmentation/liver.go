@@ -226,7 +226,7 @@ func (g *grid) sourceBox(b box, pad int, src [3]int) box {
 }
 
 // refineLiver removes, in the band around the coarse mask's boundary, the
-// full-resolution liver voxels whose in-plane 3×3 mean HU lies outside
+// full-resolution liver voxels whose in-plane 3×3 median HU lies outside
 // [median+lo, median+hi], then keeps the largest component and fills holes
 // per slice inside box b.
 func refineLiver(v *volume.Volume, mask []uint8, b box, coarse *grid, cmask []uint8, lo, hi float32) {
@@ -258,7 +258,7 @@ func refineLiver(v *volume.Volume, mask []uint8, b box, coarse *grid, cmask []ui
 					continue
 				}
 				i := x + nx*(y+ny*z)
-				var s float32
+				var nb [9]int16
 				n := 0
 				for dy := -1; dy <= 1; dy++ {
 					yy := y + dy
@@ -270,11 +270,11 @@ func refineLiver(v *volume.Volume, mask []uint8, b box, coarse *grid, cmask []ui
 						if xx < 0 || xx >= nx {
 							continue
 						}
-						s += float32(v.HU[xx+nx*(yy+ny*z)])
+						nb[n] = v.HU[xx+nx*(yy+ny*z)]
 						n++
 					}
 				}
-				m := s / float32(n)
+				m := float32(median9(nb[:n]))
 				if m < ref+lo || m > ref+hi {
 					drop = append(drop, i)
 				}
@@ -303,4 +303,17 @@ func fillHolesBoxSlices(mask []uint8, g [3]int, b box) {
 			copy(mask[b.lo[0]+g[0]*(b.lo[1]+y+g[1]*(b.lo[2]+z)):b.lo[0]+g[0]*(b.lo[1]+y+g[1]*(b.lo[2]+z))+bs[0]], sub[bs[0]*(y+bs[1]*z):bs[0]*(y+1+bs[1]*z)])
 		}
 	}
+}
+
+// median9 returns the median of up to nine HU values (the upper median for
+// an even count), sorting them in place. A median, unlike a mean, does not
+// let the fat between the liver and a bright organ pull the organ's voxels
+// into the parenchyma range.
+func median9(v []int16) int16 {
+	for i := 1; i < len(v); i++ {
+		for j := i; j > 0 && v[j] < v[j-1]; j-- {
+			v[j], v[j-1] = v[j-1], v[j]
+		}
+	}
+	return v[len(v)/2]
 }
