@@ -305,9 +305,9 @@ func TestRefineLiver(t *testing.T) {
 		fat, liverHU, tumorHU, organHU = -100, 100, 55, 230
 	)
 	liverC, liverR := [3]float64{30, 30, 15}, [3]float64{16, 20, 11}
-	tumorC, tumorR := [3]float64{14, 30, 15}, [3]float64{6, 6, 6} // centred on the liver's edge
-	organC, organR := [3]float64{52, 30, 15}, [3]float64{7, 10, 8}  // touches the liver's left edge (x = 46)
-	kind := make([]uint8, g.Len())                                   // 0 fat, 1 liver, 2 tumor, 3 organ
+	tumorC, tumorR := [3]float64{14, 30, 15}, [3]float64{6, 6, 6}  // centred on the liver's edge
+	organC, organR := [3]float64{52, 30, 15}, [3]float64{7, 10, 8} // touches the liver's left edge (x = 46)
+	kind := make([]uint8, g.Len())                                 // 0 fat, 1 liver, 2 tumor, 3 organ
 	for z := 0; z < g.Size[2]; z++ {
 		for y := 0; y < g.Size[1]; y++ {
 			for x := 0; x < g.Size[0]; x++ {
