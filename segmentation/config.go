@@ -94,6 +94,11 @@ type LiverConfig struct {
 	// (fat, air, bowel content, bone) are removed.
 	RefineLowHU  float32 `json:"refine_low_hu"`
 	RefineHighHU float32 `json:"refine_high_hu"`
+	// TrimBrightHU (0 disables) removes, anywhere in the liver mask, voxels
+	// whose in-plane 3×3 median HU exceeds the parenchyma median by more
+	// than this (kidney, heart blood pool, hilar vessels), then refills the
+	// holes in 3D and per slice (vessels inside the liver).
+	TrimBrightHU float32 `json:"trim_bright_hu,omitempty"`
 	// MinVolumeML and MaxVolumeML bound a plausible liver; outside, the
 	// result carries FlagLiverVolume.
 	MinVolumeML float64 `json:"min_volume_ml"`
@@ -186,8 +191,12 @@ func DefaultConfig() Config {
 			Threshold:        0.35,
 			RefineLowHU:      -70,
 			RefineHighHU:     100,
-			MinVolumeML:      700,
-			MaxVolumeML:      4000,
+			// chosen on the reverse direction (train 1.17, evaluate 1.1):
+			// liver Dice 0.867 (off), 0.879 (20), 0.882 (30), 0.880 (40),
+			// 0.877 (60), 0.874 (80); 40 spares hyperdense tumors most
+			TrimBrightHU: 40,
+			MinVolumeML:  700,
+			MaxVolumeML:  4000,
 		},
 		Tumor: TumorConfig{
 			Arch: ArchSpec{InChannels: 2, Classes: 1, Layers: []LayerSpec{

@@ -110,6 +110,9 @@ func segmentLiver(ctx context.Context, cfg LiverConfig, net *nn.Net, v *volume.V
 	} else {
 		cleanBox(res.mask, v.Size, sb, 1, 0, true)
 	}
+	if cfg.TrimBrightHU > 0 {
+		trimBright(v, res.mask, sb, cfg.TrimBrightHU)
+	}
 	n := countNonzero(res.mask)
 	res.volumeML = float64(n) * v.VoxelVolumeML()
 	res.box, _ = maskBox(res.mask, v.Geometry, 1, 0)
@@ -290,19 +293,70 @@ func refineLiver(v *volume.Volume, mask []uint8, b box, coarse *grid, cmask []ui
 
 // fillHolesBoxSlices fills per-slice holes of a full-size mask inside box b.
 func fillHolesBoxSlices(mask []uint8, g [3]int, b box) {
+	inBox(mask, g, b, fillHolesSlices)
+}
+
+// inBox runs fn on a copy of the box b of a full-size mask (grid size g)
+// and writes the result back.
+func inBox(mask []uint8, g [3]int, b box, fn func(sub []uint8, size [3]int)) {
 	bs := b.size()
+	if b.empty() {
+		return
+	}
 	sub := make([]uint8, bs[0]*bs[1]*bs[2])
 	for z := 0; z < bs[2]; z++ {
 		for y := 0; y < bs[1]; y++ {
-			copy(sub[bs[0]*(y+bs[1]*z):bs[0]*(y+1+bs[1]*z)], mask[b.lo[0]+g[0]*(b.lo[1]+y+g[1]*(b.lo[2]+z)):])
+			src := b.lo[0] + g[0]*(b.lo[1]+y+g[1]*(b.lo[2]+z))
+			copy(sub[bs[0]*(y+bs[1]*z):bs[0]*(y+1+bs[1]*z)], mask[src:src+bs[0]])
 		}
 	}
-	fillHolesSlices(sub, bs)
+	fn(sub, bs)
 	for z := 0; z < bs[2]; z++ {
 		for y := 0; y < bs[1]; y++ {
-			copy(mask[b.lo[0]+g[0]*(b.lo[1]+y+g[1]*(b.lo[2]+z)):b.lo[0]+g[0]*(b.lo[1]+y+g[1]*(b.lo[2]+z))+bs[0]], sub[bs[0]*(y+bs[1]*z):bs[0]*(y+1+bs[1]*z)])
+			src := b.lo[0] + g[0]*(b.lo[1]+y+g[1]*(b.lo[2]+z))
+			copy(mask[src:src+bs[0]], sub[bs[0]*(y+bs[1]*z):bs[0]*(y+1+bs[1]*z)])
 		}
 	}
+}
+
+// trimBright removes, anywhere in the liver mask inside box b, the voxels
+// whose in-plane 3×3 median HU lies more than above HU over the case's
+// parenchyma median (kidney cortex, the heart's blood pool, the portal vein
+// and the IVC at the hilum are brighter than parenchyma in portal-venous
+// CT), then keeps the largest component and fills holes in 3D and per
+// slice, so that vessels enclosed by parenchyma return to the liver.
+func trimBright(v *volume.Volume, mask []uint8, b box, above float32) {
+	ref := liverMedianHU(v, mask, b)
+	limit := ref + above
+	nx, ny := v.Size[0], v.Size[1]
+	var drop []int
+	var nb [9]int16
+	for z := b.lo[2]; z < b.hi[2]; z++ {
+		for y := b.lo[1]; y < b.hi[1]; y++ {
+			for x := b.lo[0]; x < b.hi[0]; x++ {
+				i := x + nx*(y+ny*z)
+				if mask[i] == 0 {
+					continue
+				}
+				n := 0
+				for dy := max(y-1, 0); dy <= min(y+1, ny-1); dy++ {
+					for dx := max(x-1, 0); dx <= min(x+1, nx-1); dx++ {
+						nb[n] = v.HU[dx+nx*(dy+ny*z)]
+						n++
+					}
+				}
+				if float32(median9(nb[:n])) > limit {
+					drop = append(drop, i)
+				}
+			}
+		}
+	}
+	for _, i := range drop {
+		mask[i] = 0
+	}
+	cleanBox(mask, v.Size, b, 1, 0, true)
+	inBox(mask, v.Size, b, fillHoles3D)
+	fillHolesBoxSlices(mask, v.Size, b)
 }
 
 // median9 returns the median of up to nine HU values (the upper median for
