@@ -115,8 +115,12 @@ func runEval(ctx context.Context, stdout io.Writer, f evalFlags) error {
 				return fmt.Errorf("eval: %s: %w", caseName, err)
 			}
 			printEvaluation(w, caseName, nm, ev)
+			data := caseName
+			if trainedOn(nm.m, caseName) {
+				data += " (train)"
+			}
 			rows = append(rows, summaryRow{
-				model: nm.name, data: caseName,
+				model: nm.name, data: data,
 				liverDice: ev.Liver.Dice, volErr: ev.Liver.VolumeErrorPercent,
 				tumorTrue: ev.TumorTrueLiver.Dice, tumorE2E: ev.TumorEndToEnd.Dice,
 				fp: ev.DetectionEndToEnd.FalsePositives, fpML: ev.DetectionEndToEnd.FalsePositiveML,
@@ -130,19 +134,33 @@ func runEval(ctx context.Context, stdout io.Writer, f evalFlags) error {
 			}
 		}
 	}
-	fmt.Fprintf(w, "\nsummary\n%-22s %-14s %7s %8s %9s %9s %5s %8s %6s %7s %7s\n",
+	fmt.Fprintf(w, "\nsummary\n%-22s %-20s %7s %8s %9s %9s %5s %8s %6s %7s %7s\n",
 		"model", "data", "liver", "vol err", "tum@true", "tum e2e", "FP", "FP mL", "hits", "liver s", "tumor s")
 	for _, r := range rows {
-		fmt.Fprintf(w, "%-22s %-14s %7.4f %7.1f%% %9.4f %9.4f %5d %8.2f %3d/%-2d %7.2f %7.2f\n",
+		fmt.Fprintf(w, "%-22s %-20s %7.4f %7.1f%% %9.4f %9.4f %5d %8.2f %3d/%-2d %7.2f %7.2f\n",
 			r.model, r.data, r.liverDice, r.volErr, r.tumorTrue, r.tumorE2E, r.fp, r.fpML, r.hits, r.truths, r.liverS, r.tumorS)
 	}
 	return nil
+}
+
+// trainedOn reports whether the case folder name is one of the model's
+// training patients (its provenance records their folder names).
+func trainedOn(m *segmentation.Model, caseName string) bool {
+	for _, d := range m.Config().Provenance.Data {
+		if d == caseName {
+			return true
+		}
+	}
+	return false
 }
 
 func printEvaluation(w io.Writer, caseName string, nm namedModel, ev *segmentation.Evaluation) {
 	p := nm.m.Config().Provenance
 	fmt.Fprintf(w, "\n== %s, model %s (trained on %s, %d tumors, Hessian %v)\n", caseName, nm.name,
 		strings.Join(p.Data, "+"), p.Tumors, nm.m.Config().Tumor.UseHessian)
+	if trainedOn(nm.m, caseName) {
+		fmt.Fprintf(w, "note     %s is one of this model's training patients: these figures show fit, not accuracy on unseen patients\n", caseName)
+	}
 	l := ev.Liver
 	fmt.Fprintf(w, "liver    Dice %.4f  volume %.0f mL (true %.0f mL, error %+.1f%%)  surface mean %.2f mm, p95 %.2f mm\n",
 		l.Dice, l.PredML, l.TruthML, l.VolumeErrorPercent, ev.LiverSurface.MeanMM, ev.LiverSurface.P95MM)
