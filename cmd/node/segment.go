@@ -10,6 +10,8 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"sort"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -17,12 +19,14 @@ import (
 	"github.com/mhpnet/node/dicom/seg"
 	"github.com/mhpnet/node/pipeline/stages"
 	"github.com/mhpnet/node/segmentation"
+	"github.com/mhpnet/node/segmentation/measure"
 	"github.com/mhpnet/node/volume"
 )
 
 // segmentFlags are the options of node segment.
 type segmentFlags struct {
 	in, out, labels, model string
+	overlay                string
 	allSlices              bool
 	seriesNumber           int
 }
@@ -72,6 +76,7 @@ series or the labels were refused (the message says why).`,
 	fl.StringVar(&f.out, "out", "", "SEG file to write")
 	fl.StringVar(&f.labels, "labels", "", "IRCAD MASKS_DICOM folder to take the labels from instead of the model")
 	fl.StringVar(&f.model, "model", "", "model file to use instead of the embedded model")
+	fl.StringVar(&f.overlay, "overlay", "", "folder for overlay PNGs (CT | result) of the slice through each tumor and of the largest liver slice")
 	fl.BoolVar(&f.allSlices, "all-slices", false, "write a frame for every slice, not only between the first and last non-empty slice of each segment")
 	fl.IntVar(&f.seriesNumber, "series-number", seg.DefaultSeriesNumber, "SeriesNumber of the new SEG series")
 	return cmd
@@ -88,11 +93,18 @@ type labelResult struct {
 	// model is the MHP-Net result (measurements, flags, timings); nil for
 	// imported labels.
 	model *segmentation.Result
+	// ct is the CT volume the model read (nil for imported labels).
+	ct *volume.Volume
 }
 
 func runSegment(ctx context.Context, stdout, stderr io.Writer, f segmentFlags) error {
 	if err := checkOutPath(f.out); err != nil {
 		return err
+	}
+	if f.overlay != "" {
+		if err := os.MkdirAll(f.overlay, 0o755); err != nil {
+			return usageErrorf("segment: --overlay %s: %v", f.overlay, err)
+		}
 	}
 	series, err := dicom.ReadSeries(ctx, f.in, readerOptions())
 	if err != nil {
@@ -137,7 +149,72 @@ func runSegment(ctx context.Context, stdout, stderr io.Writer, f segmentFlags) e
 	if lr.model != nil {
 		printMeasurements(stdout, lr.version, lr.model)
 	}
+	if f.overlay != "" {
+		vol := lr.ct
+		if vol == nil {
+			if vol, err = series.LoadVolume(ctx); err != nil {
+				return fmt.Errorf("segment: overlay: %w", err)
+			}
+		}
+		names, err := writeResultOverlays(f.overlay, vol, lr.labels)
+		if err != nil {
+			return fmt.Errorf("segment: overlay: %w", err)
+		}
+		fmt.Fprintf(stdout, "overlays %s in %s (CT | result; liver green, tumor red)\n", strings.Join(names, " "), f.overlay)
+	}
 	return nil
+}
+
+// writeResultOverlays writes CT | result PNGs of the slice through each
+// tumor's centroid (largest first, at most six) and of the slice with the
+// largest liver area, and returns their file names.
+func writeResultOverlays(dir string, ct *volume.Volume, labels *volume.LabelVolume) ([]string, error) {
+	var zs []int
+	seen := map[int]bool{}
+	add := func(z int) {
+		if z >= 0 && z < ct.Size[2] && !seen[z] {
+			seen[z] = true
+			zs = append(zs, z)
+		}
+	}
+	plane := ct.Size[0] * ct.Size[1]
+	best, bestN := -1, 0
+	for z := 0; z < ct.Size[2]; z++ {
+		n := 0
+		for _, l := range labels.Labels[z*plane : (z+1)*plane] {
+			if l != 0 {
+				n++
+			}
+		}
+		if n > bestN {
+			best, bestN = z, n
+		}
+	}
+	if ts, err := measure.Tumors(labels, segmentation.LabelTumor, volume.Conn6); err == nil {
+		sort.SliceStable(ts, func(a, b int) bool { return ts[a].Voxels > ts[b].Voxels })
+		for _, t := range ts[:min(len(ts), 6)] {
+			add(int(t.CentroidVoxel[2] + 0.5))
+		}
+	}
+	add(best)
+	sort.Ints(zs)
+	var names []string
+	for _, z := range zs {
+		name := fmt.Sprintf("z%03d.png", z)
+		fh, err := os.Create(filepath.Join(dir, name))
+		if err != nil {
+			return names, err
+		}
+		err = segmentation.WriteOverlayPNG(fh, ct, nil, labels, z)
+		if cerr := fh.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return names, err
+		}
+		names = append(names, name)
+	}
+	return names, nil
 }
 
 // printMeasurements writes what MHP-Net found: liver volume, each tumor's
@@ -190,7 +267,7 @@ func segmentWithModel(ctx context.Context, series *dicom.Series, modelPath strin
 	if err != nil {
 		return labelResult{}, err
 	}
-	return labelResult{labels: r.Labels, segments: segs, version: version, model: r}, nil
+	return labelResult{labels: r.Labels, segments: segs, version: version, model: r, ct: vol}, nil
 }
 
 // checkOutPath refuses, before any work, an --out that cannot be written:

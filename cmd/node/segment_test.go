@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"image/png"
 	"os"
 	"path/filepath"
 	"strings"
@@ -180,5 +181,42 @@ func TestSegmentCommand(t *testing.T) {
 				t.Errorf("SeriesDescription = %v (%v), want %s", e, err, tc.wantDescription)
 			}
 		})
+	}
+}
+
+// TestSegmentOverlay checks --overlay on IRCAD 1.1 with its masks: one
+// CT | result picture through each of the six largest of its seven tumors
+// and one through the largest liver slice, each two 512-pixel panels wide.
+func TestSegmentOverlay(t *testing.T) {
+	dir := t.TempDir()
+	ov := filepath.Join(dir, "overlays")
+	out, errOut, code := runSegmentCmd(t, "--in", testdata.CT(t, "ircadb/3Dircadb1.1/PATIENT_DICOM"),
+		"--labels", testdata.CT(t, "ircadb/3Dircadb1.1/MASKS_DICOM"), "--out", filepath.Join(dir, "seg.dcm"), "--overlay", ov)
+	if code != ExitOK {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	if !strings.Contains(out, "overlays ") {
+		t.Fatalf("no overlays line in:\n%s", out)
+	}
+	files, err := filepath.Glob(filepath.Join(ov, "z*.png"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(files) < 2 || len(files) > 7 {
+		t.Fatalf("%d overlay files %v, want 2..7 (six tumor slices and the largest liver slice, some may coincide)", len(files), files)
+	}
+	for _, f := range files {
+		fh, err := os.Open(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg, err := png.DecodeConfig(fh)
+		fh.Close()
+		if err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		if cfg.Width != 1024 || cfg.Height != 512 {
+			t.Errorf("%s is %dx%d, want 1024x512", f, cfg.Width, cfg.Height)
+		}
 	}
 }
