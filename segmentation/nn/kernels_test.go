@@ -32,16 +32,19 @@ func TestConvForwardMatchesNaive(t *testing.T) {
 			want := naiveConv(x64, w64, b64, g)
 			got := make([]float32, len(want))
 			e.convForward(got, x, w, b, g, false)
-			if err := maxRelErr(got, want); err > 1e-6 {
-				t.Errorf("forward max relative error %.3g > 1e-6", err)
+			// float32 sums of up to k³·inC = 648 products against a float64
+			// reference: about sqrt(648)·2⁻²⁴ ≈ 1.5e-6 relative, depending on
+			// the order the BLAS kernel accumulates in (1.02e-6 seen)
+			if err := maxRelErr(got, want); err > 4e-6 {
+				t.Errorf("forward max relative error %.3g > 4e-6", err)
 			}
 			// fused ReLU
 			e.convForward(got, x, w, b, g, true)
 			for j := range want {
 				want[j] = max(want[j], 0)
 			}
-			if err := maxRelErr(got, want); err > 1e-6 {
-				t.Errorf("forward+ReLU max relative error %.3g > 1e-6", err)
+			if err := maxRelErr(got, want); err > 4e-6 {
+				t.Errorf("forward+ReLU max relative error %.3g > 4e-6", err)
 			}
 		})
 	}
