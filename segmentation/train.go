@@ -39,7 +39,7 @@ type TrainOptions struct {
 	// BatchSize: patches per step (default 6).
 	BatchSize int
 	// LiverPatch, TumorPatch: output edge of a training patch in voxels
-	// (default 16, 12).
+	// (default 24, 12).
 	LiverPatch, TumorPatch int
 	// LiverAniso: per-axis scale jitter of the liver stage on top of the
 	// isotropic ±15 % (default 0.08).
@@ -67,6 +67,10 @@ type TrainOptions struct {
 
 func (o *TrainOptions) defaults() {
 	if o.LiverSteps == 0 {
+		// measured on the reverse direction (train 1.17, evaluate 1.1) with
+		// 24-voxel patches: liver Dice 0.909 (600 steps), 0.894 (900),
+		// 0.913 (1200), within the ±0.01-0.02 a change of seed makes; 600
+		// keeps training near 5 minutes
 		o.LiverSteps = 600
 	}
 	if o.TumorSteps == 0 {
@@ -76,7 +80,9 @@ func (o *TrainOptions) defaults() {
 		o.BatchSize = 6
 	}
 	if o.LiverPatch == 0 {
-		o.LiverPatch = 16
+		// 24 coarse voxels (72 mm) of output, 96 mm of input: more anatomy
+		// per patch than 16 (48 mm), which helped the reverse direction
+		o.LiverPatch = 24
 	}
 	if o.TumorPatch == 0 {
 		o.TumorPatch = 12

@@ -65,7 +65,7 @@ were refused (the message says why).`,
 	fl.IntVar(&f.liverSteps, "liver-steps", 0, "optimiser steps of the liver stage (0 = default)")
 	fl.IntVar(&f.tumorSteps, "tumor-steps", 0, "optimiser steps of the tumor stage (0 = default)")
 	fl.IntVar(&f.batch, "batch", 0, "patches per step (0 = default)")
-	fl.IntVar(&f.liverPatch, "liver-patch", 0, "output edge in coarse voxels of a liver stage training patch (0 = default 16)")
+	fl.IntVar(&f.liverPatch, "liver-patch", 0, "output edge in coarse voxels of a liver stage training patch (0 = default 24)")
 	fl.Float64Var(&f.aniso, "liver-aniso", 0, "per-axis scale jitter of the liver stage's augmentation (0 = default 0.08)")
 	fl.Float64Var(&f.elastic, "liver-elastic", 0, "amplitude in coarse voxels of the liver stage's elastic deformation (0 = default 2, negative = none)")
 	fl.BoolVar(&f.absoluteHU, "absolute-hu", false, "window the tumor stage's CT in absolute HU, not relative to the liver parenchyma median (ablation)")
