@@ -26,8 +26,12 @@ const (
 
 // liverResult is stage 1's output.
 type liverResult struct {
-	mask     []uint8 // full size, 1 = liver ∪ tumors
-	box      box     // bounding box of mask on the source grid
+	mask []uint8 // full size, 1 = liver ∪ tumors
+	box  box     // bounding box of mask on the source grid
+	// search is the mask before the bright trim (nil when the trim is
+	// off): the tumor stage's edge gate measures against it, since a
+	// vessel the trim removed beside a tumor is not the liver's edge.
+	search   []uint8
 	volumeML float64
 	flags    []string
 	coarse   *grid
@@ -111,7 +115,12 @@ func segmentLiver(ctx context.Context, cfg LiverConfig, net *nn.Net, v *volume.V
 		cleanBox(res.mask, v.Size, sb, 1, 0, true)
 	}
 	if cfg.TrimBrightHU > 0 {
+		res.search = append([]uint8(nil), res.mask...)
 		trimBright(v, res.mask, sb, cfg.TrimBrightHU)
+		openOnGrid(v, res.mask, sb, ct)
+	}
+	if cfg.TrimFatHU != 0 {
+		trimFat(v, res.mask, sb, cfg.TrimFatHU)
 	}
 	n := countNonzero(res.mask)
 	res.volumeML = float64(n) * v.VoxelVolumeML()
@@ -320,32 +329,43 @@ func inBox(mask []uint8, g [3]int, b box, fn func(sub []uint8, size [3]int)) {
 }
 
 // trimBright removes, anywhere in the liver mask inside box b, the voxels
-// whose in-plane 3×3 median HU lies more than above HU over the case's
-// parenchyma median (kidney cortex, the heart's blood pool, the portal vein
-// and the IVC at the hilum are brighter than parenchyma in portal-venous
-// CT), then keeps the largest component and fills holes in 3D and per
-// slice, so that vessels enclosed by parenchyma return to the liver.
+// whose in-plane 3×3 median HU lies between above and above+trimBrightSpan
+// HU over the case's parenchyma median: kidney cortex, the heart's blood
+// pool, the portal vein and the IVC at the hilum are brighter than
+// parenchyma in portal-venous CT, while calcifications (inside tumors) and
+// bone are far brighter and are left to the boundary refinement. It then
+// keeps the largest component and fills holes per slice, so that vessels
+// enclosed by parenchyma return to the liver.
 func trimBright(v *volume.Volume, mask []uint8, b box, above float32) {
 	ref := liverMedianHU(v, mask, b)
-	limit := ref + above
+	lo, hi := ref+above, ref+above+trimBrightSpan
 	nx, ny := v.Size[0], v.Size[1]
 	var drop []int
-	var nb [9]int16
 	for z := b.lo[2]; z < b.hi[2]; z++ {
 		for y := b.lo[1]; y < b.hi[1]; y++ {
+			y0, y1 := max(y-1, 0), min(y+1, ny-1)
 			for x := b.lo[0]; x < b.hi[0]; x++ {
 				i := x + nx*(y+ny*z)
 				if mask[i] == 0 {
 					continue
 				}
-				n := 0
-				for dy := max(y-1, 0); dy <= min(y+1, ny-1); dy++ {
-					for dx := max(x-1, 0); dx <= min(x+1, nx-1); dx++ {
-						nb[n] = v.HU[dx+nx*(dy+ny*z)]
+				// the median lies in (lo, hi] when at least half the window
+				// is above lo and at least half is at most hi
+				n, over, notAbove := 0, 0, 0
+				for yy := y0; yy <= y1; yy++ {
+					row := v.HU[nx*(yy+ny*z):]
+					for xx := max(x-1, 0); xx <= min(x+1, nx-1); xx++ {
+						h := float32(row[xx])
 						n++
+						if h > lo {
+							over++
+						}
+						if h <= hi {
+							notAbove++
+						}
 					}
 				}
-				if float32(median9(nb[:n])) > limit {
+				if over >= n-n/2 && notAbove >= n/2+1 {
 					drop = append(drop, i)
 				}
 			}
@@ -355,9 +375,101 @@ func trimBright(v *volume.Volume, mask []uint8, b box, above float32) {
 		mask[i] = 0
 	}
 	cleanBox(mask, v.Size, b, 1, 0, true)
-	inBox(mask, v.Size, b, fillHoles3D)
 	fillHolesBoxSlices(mask, v.Size, b)
 }
+
+// openOnGrid cuts, on the coarse grid, what the bright trim left hanging by
+// a thin neck (the kidney's medulla once its cortex is gone): the mask is
+// box-averaged onto the coarse grid, opened as postprocessLiver does
+// (erosion, largest component, two conditional dilations), and every
+// full-resolution voxel whose coarse voxel the opening dropped is removed;
+// the largest component is kept.
+func openOnGrid(v *volume.Volume, mask []uint8, b box, coarse *grid) {
+	sz := coarse.size
+	lv := &volume.LabelVolume{Geometry: v.Geometry, Labels: mask}
+	frac := downsampleLabels(lv, box{hi: v.Size}, coarse, func(l uint8) bool { return l != 0 })
+	m := make([]uint8, len(frac.data))
+	for i, f := range frac.data {
+		if f >= 0.5 {
+			m[i] = 1
+		}
+	}
+	lab, sizes := components(erode6(m, sz), sz)
+	if len(sizes) < 2 {
+		return // too thin to open: leave it
+	}
+	grown := keepLabel(lab, int32(largest(sizes)))
+	for it := 0; it < 2; it++ {
+		grown = dilate6(grown, sz)
+		for i := range grown {
+			grown[i] &= m[i]
+		}
+	}
+	// a coarse voxel the mask barely touches (fraction < 0.5) is kept if
+	// it borders the opened core, so the boundary is not eroded
+	keep := dilate6(grown, sz)
+	nx, ny := v.Size[0], v.Size[1]
+	mx := make([]int, b.hi[0]-b.lo[0])
+	for x := range mx {
+		mx[x] = nearest(coarse.toGrid(0, float64(x+b.lo[0])), sz[0])
+	}
+	for z := b.lo[2]; z < b.hi[2]; z++ {
+		cz := nearest(coarse.toGrid(2, float64(z)), sz[2])
+		for y := b.lo[1]; y < b.hi[1]; y++ {
+			cy := nearest(coarse.toGrid(1, float64(y)), sz[1])
+			krow := keep[sz[0]*(cy+sz[1]*cz):]
+			row := mask[nx*(y+ny*z):]
+			for x := b.lo[0]; x < b.hi[0]; x++ {
+				if row[x] != 0 && krow[mx[x-b.lo[0]]] == 0 {
+					row[x] = 0
+				}
+			}
+		}
+	}
+	cleanBox(mask, v.Size, b, 1, 0, true)
+}
+
+// trimFat removes, anywhere in the liver mask inside box b, the voxels whose
+// in-plane 3×3 median HU is below below (absolute HU: fat is fat on every
+// scanner): fat in the fissures and the gallbladder fossa that the network
+// took in, which the tumor stage would otherwise read as dark blobs. Holes
+// are not refilled (fat is never liver); the largest component is kept.
+func trimFat(v *volume.Volume, mask []uint8, b box, below float32) {
+	nx, ny := v.Size[0], v.Size[1]
+	var drop []int
+	for z := b.lo[2]; z < b.hi[2]; z++ {
+		for y := b.lo[1]; y < b.hi[1]; y++ {
+			y0, y1 := max(y-1, 0), min(y+1, ny-1)
+			for x := b.lo[0]; x < b.hi[0]; x++ {
+				i := x + nx*(y+ny*z)
+				if mask[i] == 0 {
+					continue
+				}
+				n, under := 0, 0
+				for yy := y0; yy <= y1; yy++ {
+					row := v.HU[nx*(yy+ny*z):]
+					for xx := max(x-1, 0); xx <= min(x+1, nx-1); xx++ {
+						n++
+						if float32(row[xx]) < below {
+							under++
+						}
+					}
+				}
+				if under >= n/2+1 {
+					drop = append(drop, i)
+				}
+			}
+		}
+	}
+	for _, i := range drop {
+		mask[i] = 0
+	}
+	cleanBox(mask, v.Size, b, 1, 0, true)
+}
+
+// trimBrightSpan (HU) bounds the bright trim from above: a median more than
+// this over the trim threshold is calcification or bone, not blood.
+const trimBrightSpan = 210
 
 // median9 returns the median of up to nine HU values (the upper median for
 // an even count), sorting them in place. A median, unlike a mean, does not

@@ -429,7 +429,9 @@ func TestRefineLiver(t *testing.T) {
 // hyperdense tumor (130 HU), a contrast-filled kidney (190 HU) and a hilar
 // vessel (170 HU) both wrongly inside the mask and touching the liver. The
 // kidney and the hilar vessel go; the enclosed vessel returns with the hole
-// filling; the tumor, 30 HU over the parenchyma, stays. Where the hilar
+// filling; the tumor, 30 HU over the parenchyma, stays, and so does a
+// calcification (900 HU) on the liver's surface (far brighter than blood:
+// the boundary refinement's business, not the bright trim's). Where the hilar
 // vessel touches the parenchyma, a voxel whose 3×3 neighbourhood is mostly
 // liver may stay (partial volume): only those.
 func TestTrimBright(t *testing.T) {
@@ -438,7 +440,7 @@ func TestTrimBright(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	kind := make([]uint8, g.Len()) // 0 fat, 1 liver, 2 vessel, 3 tumor, 4 kidney, 5 hilar vessel
+	kind := make([]uint8, g.Len()) // 0 fat, 1 liver, 2 vessel, 3 tumor, 4 kidney, 5 hilar vessel, 6 calcification
 	mask := make([]uint8, g.Len())
 	liverC, liverR := [3]float64{28, 25, 15}, [3]float64{18, 18, 12}
 	for z := 0; z < g.Size[2]; z++ {
@@ -447,6 +449,8 @@ func TestTrimBright(t *testing.T) {
 				i := g.Index(x, y, z)
 				inLiver := inEllipsoid(x, y, z, liverC, liverR)
 				switch {
+				case inLiver && inEllipsoid(x, y, z, [3]float64{28, 8, 15}, [3]float64{3, 2, 3}):
+					kind[i], v.HU[i] = 6, 900
 				case inLiver && inEllipsoid(x, y, z, [3]float64{22, 25, 15}, [3]float64{3, 3, 6}):
 					kind[i], v.HU[i] = 2, 180
 				case inLiver && inEllipsoid(x, y, z, [3]float64{34, 20, 15}, [3]float64{4, 4, 4}):
@@ -464,14 +468,14 @@ func TestTrimBright(t *testing.T) {
 			}
 		}
 	}
-	var before [6]int
+	var before [7]int
 	for i, m := range mask {
 		if m != 0 {
 			before[kind[i]]++
 		}
 	}
 	trimBright(v, mask, box{hi: g.Size}, 40)
-	var kept [6]int
+	var kept [7]int
 	rim := 0
 	for i, m := range mask {
 		if m != 0 {
@@ -484,8 +488,8 @@ func TestTrimBright(t *testing.T) {
 			}
 		}
 	}
-	t.Logf("kept/before: liver %d/%d, vessel %d/%d, tumor %d/%d, kidney %d/%d, hilar %d/%d",
-		kept[1], before[1], kept[2], before[2], kept[3], before[3], kept[4], before[4], kept[5], before[5])
+	t.Logf("kept/before: liver %d/%d, vessel %d/%d, tumor %d/%d, kidney %d/%d, hilar %d/%d, calcification %d/%d",
+		kept[1], before[1], kept[2], before[2], kept[3], before[3], kept[4], before[4], kept[5], before[5], kept[6], before[6])
 	// (parenchyma voxels touching the kidney or the hilar vessel may go by
 	// the same partial volume: at most a few)
 	for _, c := range []struct {
@@ -493,9 +497,63 @@ func TestTrimBright(t *testing.T) {
 		k        int
 		min, max int
 	}{{"parenchyma", 1, before[1] - 5, before[1]}, {"enclosed vessel", 2, before[2], before[2]}, {"hyperdense tumor", 3, before[3], before[3]},
-		{"kidney", 4, 0, 0}, {"hilar vessel beyond its contact rim", 5, 0, rim}} {
+		{"kidney", 4, 0, 0}, {"hilar vessel beyond its contact rim", 5, 0, rim}, {"calcification", 6, before[6], before[6]}} {
 		if kept[c.k] < c.min || kept[c.k] > c.max {
 			t.Errorf("%s: %d voxels kept, want %d..%d", c.name, kept[c.k], c.min, c.max)
 		}
+	}
+}
+
+// TestTrimFat checks the fat trim on a liver ellipsoid (100 HU) cut by a
+// fat-filled fissure (-100 HU, 3 voxels wide) and holding a cyst (5 HU):
+// the fissure leaves the mask and is not refilled (but where its end meets
+// parenchyma, whose voxels outnumber fat in the 3×3 window), the cyst
+// (water, not fat) stays, and so does the parenchyma but for corner voxels
+// whose window is mostly the fat around the liver.
+func TestTrimFat(t *testing.T) {
+	g := volume.Geometry{Size: [3]int{50, 50, 24}, Spacing: [3]float64{1, 1, 1}, Direction: [3][3]float64{{1, 0, 0}, {0, 1, 0}, {0, 0, 1}}}
+	v, err := volume.NewVolume(g, -100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kind := make([]uint8, g.Len()) // 0 outside, 1 liver, 2 fissure, 3 cyst
+	mask := make([]uint8, g.Len())
+	var before [4]int
+	for z := 0; z < g.Size[2]; z++ {
+		for y := 0; y < g.Size[1]; y++ {
+			for x := 0; x < g.Size[0]; x++ {
+				i := g.Index(x, y, z)
+				if !inEllipsoid(x, y, z, [3]float64{25, 25, 12}, [3]float64{20, 20, 10}) {
+					continue
+				}
+				switch {
+				case x >= 24 && x <= 26 && y < 25:
+					kind[i], v.HU[i] = 2, -100
+				case inEllipsoid(x, y, z, [3]float64{15, 32, 12}, [3]float64{4, 4, 4}):
+					kind[i], v.HU[i] = 3, 5
+				default:
+					kind[i], v.HU[i] = 1, 100
+				}
+				mask[i] = 1
+				before[kind[i]]++
+			}
+		}
+	}
+	trimFat(v, mask, box{hi: g.Size}, -30)
+	var kept [4]int
+	for i, m := range mask {
+		if m != 0 {
+			kept[kind[i]]++
+		}
+	}
+	t.Logf("kept/before: liver %d/%d, fissure %d/%d, cyst %d/%d", kept[1], before[1], kept[2], before[2], kept[3], before[3])
+	if kept[2] > before[2]/20 {
+		t.Errorf("fissure: %d of %d fat voxels kept, want at most 5 %%", kept[2], before[2])
+	}
+	if kept[3] != before[3] {
+		t.Errorf("cyst: %d of %d voxels kept, want all", kept[3], before[3])
+	}
+	if kept[1] < before[1]*99/100 {
+		t.Errorf("parenchyma: %d of %d voxels kept, want at least 99 %%", kept[1], before[1])
 	}
 }

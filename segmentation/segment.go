@@ -67,7 +67,7 @@ func (m *Model) Segment(ctx context.Context, ct *volume.Volume, opts Options) (*
 	}
 	t0 := time.Now()
 	res := &Result{}
-	var liver []uint8
+	var liver, search []uint8
 	var lbox box
 	if opts.Liver != nil {
 		liver = make([]uint8, ct.Len())
@@ -87,6 +87,7 @@ func (m *Model) Segment(ctx context.Context, ct *volume.Volume, opts Options) (*
 			return nil, err
 		}
 		liver, lbox = lr.mask, lr.box
+		search = lr.search
 		for _, f := range lr.flags {
 			res.Flags = appendFlag(res.Flags, f)
 		}
@@ -95,7 +96,11 @@ func (m *Model) Segment(ctx context.Context, ct *volume.Volume, opts Options) (*
 	labels := &volume.LabelVolume{Geometry: ct.Geometry, Labels: liver}
 	t1 := time.Now()
 	if !opts.SkipTumors && !lbox.empty() && countNonzero(liver) > 0 {
-		tr, err := segmentTumors(ctx, m.cfg.Tumor, m.tumor, ct, liver, lbox)
+		// the tumor stage searches the trimmed liver (vessels the bright
+		// trim removed read as parenchyma), but its edge gate measures
+		// against the liver before the trim: a vessel beside a tumor is
+		// not the liver's edge
+		tr, err := segmentTumors(ctx, m.cfg.Tumor, m.tumor, ct, liver, lbox, search)
 		if err != nil {
 			return nil, err
 		}

@@ -12,9 +12,12 @@ import (
 
 // tumorGrid holds the tumor stage's working grids over the liver box.
 type tumorGrid struct {
-	box    box   // on the source grid
-	ct     *grid // HU, box averaged
-	liver  []uint8
+	box   box   // on the source grid
+	ct    *grid // HU, box averaged
+	liver []uint8
+	// edge, if set, is the mask the edge gate measures a component's shell
+	// against instead of liver (the liver before the bright trim)
+	edge   []uint8
 	hess   []float32 // normalised Hessian response (nil without Hessian)
 	refHU  float32   // liver parenchyma median HU
 	inputs [][]float32
@@ -98,11 +101,22 @@ type tumorResult struct {
 	refHU      float32
 }
 
-// segmentTumors runs stage 2 on v inside the full-size liver mask.
-func segmentTumors(ctx context.Context, cfg TumorConfig, net *nn.Net, v *volume.Volume, liver []uint8, liverBox box) (*tumorResult, error) {
+// segmentTumors runs stage 2 on v inside the full-size liver mask; the
+// edge gate measures against edgeMask when it is not nil.
+func segmentTumors(ctx context.Context, cfg TumorConfig, net *nn.Net, v *volume.Volume, liver []uint8, liverBox box, edgeMask []uint8) (*tumorResult, error) {
 	tg, err := prepareTumorGrid(ctx, cfg, v, liver, liverBox)
 	if err != nil {
 		return nil, err
+	}
+	if edgeMask != nil {
+		lv := &volume.LabelVolume{Geometry: v.Geometry, Labels: edgeMask}
+		frac := downsampleLabels(lv, tg.box, tg.ct, func(l uint8) bool { return l != 0 })
+		tg.edge = make([]uint8, len(frac.data))
+		for i, f := range frac.data {
+			if f >= 0.5 || tg.liver[i] != 0 {
+				tg.edge[i] = 1
+			}
+		}
 	}
 	sz := tg.ct.size
 	r := net.Arch().ReceptiveRadius()
@@ -241,12 +255,17 @@ func componentStats(lab []int32, n int, tg *tumorGrid, sz [3]int) []compStat {
 	ring := make([][]float32, n)
 	shell := make([]float64, n)
 	outside := make([]float64, n)
+	edge := tg.liver
+	if tg.edge != nil {
+		edge = tg.edge
+	}
 	for i, l := range grow {
 		if l > 0 && lab[i] == 0 {
 			shell[l]++
 			if tg.liver[i] != 0 {
 				ring[l] = append(ring[l], tg.ct.data[i])
-			} else {
+			}
+			if edge[i] == 0 {
 				outside[l]++
 			}
 		}
