@@ -334,8 +334,8 @@ func inBox(mask []uint8, g [3]int, b box, fn func(sub []uint8, size [3]int)) {
 // pool, the portal vein and the IVC at the hilum are brighter than
 // parenchyma in portal-venous CT, while calcifications (inside tumors) and
 // bone are far brighter and are left to the boundary refinement. It then
-// keeps the largest component and fills holes per slice, so that vessels
-// enclosed by parenchyma return to the liver.
+// fills holes per slice, so that vessels enclosed by parenchyma return to
+// the liver; openOnGrid, which follows, keeps the largest component.
 func trimBright(v *volume.Volume, mask []uint8, b box, above float32) {
 	ref := liverMedianHU(v, mask, b)
 	lo, hi := ref+above, ref+above+trimBrightSpan

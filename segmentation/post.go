@@ -12,45 +12,46 @@ func components(m []uint8, sz [3]int) ([]int32, []int) {
 	lab := make([]int32, len(m))
 	sizes := []int{0}
 	nx, ny, nz := sz[0], sz[1], sz[2]
-	stack := make([]int, 0, 1024)
+	plane := nx * ny
+	stack := make([]int32, 0, 1<<16)
 	for start, v := range m {
 		if v == 0 || lab[start] != 0 {
 			continue
 		}
 		id := int32(len(sizes))
 		lab[start] = id
-		stack = append(stack[:0], start)
+		stack = append(stack[:0], int32(start))
 		n := 0
 		for len(stack) > 0 {
-			i := stack[len(stack)-1]
+			i := int(stack[len(stack)-1])
 			stack = stack[:len(stack)-1]
 			n++
 			x := i % nx
 			y := (i / nx) % ny
-			z := i / (nx * ny)
-			try := func(j int) {
-				if m[j] != 0 && lab[j] == 0 {
-					lab[j] = id
-					stack = append(stack, j)
-				}
+			z := i / plane
+			if x > 0 && m[i-1] != 0 && lab[i-1] == 0 {
+				lab[i-1] = id
+				stack = append(stack, int32(i-1))
 			}
-			if x > 0 {
-				try(i - 1)
+			if x < nx-1 && m[i+1] != 0 && lab[i+1] == 0 {
+				lab[i+1] = id
+				stack = append(stack, int32(i+1))
 			}
-			if x < nx-1 {
-				try(i + 1)
+			if y > 0 && m[i-nx] != 0 && lab[i-nx] == 0 {
+				lab[i-nx] = id
+				stack = append(stack, int32(i-nx))
 			}
-			if y > 0 {
-				try(i - nx)
+			if y < ny-1 && m[i+nx] != 0 && lab[i+nx] == 0 {
+				lab[i+nx] = id
+				stack = append(stack, int32(i+nx))
 			}
-			if y < ny-1 {
-				try(i + nx)
+			if z > 0 && m[i-plane] != 0 && lab[i-plane] == 0 {
+				lab[i-plane] = id
+				stack = append(stack, int32(i-plane))
 			}
-			if z > 0 {
-				try(i - nx*ny)
-			}
-			if z < nz-1 {
-				try(i + nx*ny)
+			if z < nz-1 && m[i+plane] != 0 && lab[i+plane] == 0 {
+				lab[i+plane] = id
+				stack = append(stack, int32(i+plane))
 			}
 		}
 		sizes = append(sizes, n)
