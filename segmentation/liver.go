@@ -122,6 +122,10 @@ func segmentLiver(ctx context.Context, cfg LiverConfig, net *nn.Net, v *volume.V
 	if cfg.TrimFatHU != 0 {
 		trimFat(v, res.mask, sb, cfg.TrimFatHU)
 	}
+	if cfg.TrimBrightHU > 0 || cfg.TrimFatHU != 0 {
+		// the trims may cut pieces off: one component stays
+		cleanBox(res.mask, v.Size, sb, 1, 0, true)
+	}
 	n := countNonzero(res.mask)
 	res.volumeML = float64(n) * v.VoxelVolumeML()
 	res.box, _ = maskBox(res.mask, v.Geometry, 1, 0)
@@ -382,15 +386,39 @@ func trimBright(v *volume.Volume, mask []uint8, b box, above float32) {
 // a thin neck (the kidney's medulla once its cortex is gone): the mask is
 // box-averaged onto the coarse grid, opened as postprocessLiver does
 // (erosion, largest component, two conditional dilations), and every
-// full-resolution voxel whose coarse voxel the opening dropped is removed;
-// the largest component is kept.
+// full-resolution voxel whose coarse voxel the opening dropped is removed
+// (the caller keeps the largest component afterwards).
 func openOnGrid(v *volume.Volume, mask []uint8, b box, coarse *grid) {
 	sz := coarse.size
-	lv := &volume.LabelVolume{Geometry: v.Geometry, Labels: mask}
-	frac := downsampleLabels(lv, box{hi: v.Size}, coarse, func(l uint8) bool { return l != 0 })
-	m := make([]uint8, len(frac.data))
-	for i, f := range frac.data {
-		if f >= 0.5 {
+	nx, ny := v.Size[0], v.Size[1]
+	// coarse voxel of each source index along each axis (nearest centre)
+	axis := func(a int) []int {
+		m := make([]int, b.hi[a]-b.lo[a])
+		for i := range m {
+			m[i] = nearest(coarse.toGrid(a, float64(i+b.lo[a])), sz[a])
+		}
+		return m
+	}
+	mx, my, mz := axis(0), axis(1), axis(2)
+	// fraction of each coarse voxel's source voxels inside the mask
+	in := make([]int32, coarse.len())
+	all := make([]int32, coarse.len())
+	for z := b.lo[2]; z < b.hi[2]; z++ {
+		for y := b.lo[1]; y < b.hi[1]; y++ {
+			base := sz[0] * (my[y-b.lo[1]] + sz[1]*mz[z-b.lo[2]])
+			row := mask[nx*(y+ny*z):]
+			for x := b.lo[0]; x < b.hi[0]; x++ {
+				c := base + mx[x-b.lo[0]]
+				all[c]++
+				if row[x] != 0 {
+					in[c]++
+				}
+			}
+		}
+	}
+	m := make([]uint8, coarse.len())
+	for i := range m {
+		if all[i] > 0 && 2*in[i] >= all[i] {
 			m[i] = 1
 		}
 	}
@@ -408,16 +436,9 @@ func openOnGrid(v *volume.Volume, mask []uint8, b box, coarse *grid) {
 	// a coarse voxel the mask barely touches (fraction < 0.5) is kept if
 	// it borders the opened core, so the boundary is not eroded
 	keep := dilate6(grown, sz)
-	nx, ny := v.Size[0], v.Size[1]
-	mx := make([]int, b.hi[0]-b.lo[0])
-	for x := range mx {
-		mx[x] = nearest(coarse.toGrid(0, float64(x+b.lo[0])), sz[0])
-	}
 	for z := b.lo[2]; z < b.hi[2]; z++ {
-		cz := nearest(coarse.toGrid(2, float64(z)), sz[2])
 		for y := b.lo[1]; y < b.hi[1]; y++ {
-			cy := nearest(coarse.toGrid(1, float64(y)), sz[1])
-			krow := keep[sz[0]*(cy+sz[1]*cz):]
+			krow := keep[sz[0]*(my[y-b.lo[1]]+sz[1]*mz[z-b.lo[2]]):]
 			row := mask[nx*(y+ny*z):]
 			for x := b.lo[0]; x < b.hi[0]; x++ {
 				if row[x] != 0 && krow[mx[x-b.lo[0]]] == 0 {
@@ -426,14 +447,14 @@ func openOnGrid(v *volume.Volume, mask []uint8, b box, coarse *grid) {
 			}
 		}
 	}
-	cleanBox(mask, v.Size, b, 1, 0, true)
 }
 
 // trimFat removes, anywhere in the liver mask inside box b, the voxels whose
 // in-plane 3×3 median HU is below below (absolute HU: fat is fat on every
 // scanner): fat in the fissures and the gallbladder fossa that the network
 // took in, which the tumor stage would otherwise read as dark blobs. Holes
-// are not refilled (fat is never liver); the largest component is kept.
+// are not refilled (fat is never liver); the caller keeps the largest
+// component afterwards.
 func trimFat(v *volume.Volume, mask []uint8, b box, below float32) {
 	nx, ny := v.Size[0], v.Size[1]
 	var drop []int
@@ -464,7 +485,6 @@ func trimFat(v *volume.Volume, mask []uint8, b box, below float32) {
 	for _, i := range drop {
 		mask[i] = 0
 	}
-	cleanBox(mask, v.Size, b, 1, 0, true)
 }
 
 // trimBrightSpan (HU) bounds the bright trim from above: a median more than
