@@ -338,11 +338,20 @@ func inBox(mask []uint8, g [3]int, b box, fn func(sub []uint8, size [3]int)) {
 // pool, the portal vein and the IVC at the hilum are brighter than
 // parenchyma in portal-venous CT, while calcifications (inside tumors) and
 // bone are far brighter and are left to the boundary refinement. It then
-// fills holes per slice, so that vessels enclosed by parenchyma return to
-// the liver; openOnGrid, which follows, keeps the largest component.
+// keeps the largest component and fills holes per slice, so that vessels
+// enclosed by parenchyma return to the liver.
 func trimBright(v *volume.Volume, mask []uint8, b box, above float32) {
 	ref := liverMedianHU(v, mask, b)
-	lo, hi := ref+above, ref+above+trimBrightSpan
+	removeByMedian(v, mask, b, ref+above, ref+above+trimBrightSpan)
+	cleanBox(mask, v.Size, b, 1, 0, true)
+	fillHolesBoxSlices(mask, v.Size, b)
+}
+
+// removeByMedian removes, inside box b, the mask voxels whose in-plane 3×3
+// median HU lies in (lo, hi]. The median is decided by counting, not
+// sorting: it lies in (lo, hi] when at least half the window is above lo
+// and at least half is at most hi (upper median at the slice border).
+func removeByMedian(v *volume.Volume, mask []uint8, b box, lo, hi float32) {
 	nx, ny := v.Size[0], v.Size[1]
 	var drop []int
 	for z := b.lo[2]; z < b.hi[2]; z++ {
@@ -353,8 +362,6 @@ func trimBright(v *volume.Volume, mask []uint8, b box, above float32) {
 				if mask[i] == 0 {
 					continue
 				}
-				// the median lies in (lo, hi] when at least half the window
-				// is above lo and at least half is at most hi
 				n, over, notAbove := 0, 0, 0
 				for yy := y0; yy <= y1; yy++ {
 					row := v.HU[nx*(yy+ny*z):]
@@ -378,8 +385,6 @@ func trimBright(v *volume.Volume, mask []uint8, b box, above float32) {
 	for _, i := range drop {
 		mask[i] = 0
 	}
-	cleanBox(mask, v.Size, b, 1, 0, true)
-	fillHolesBoxSlices(mask, v.Size, b)
 }
 
 // openOnGrid cuts, on the coarse grid, what the bright trim left hanging by
@@ -456,35 +461,8 @@ func openOnGrid(v *volume.Volume, mask []uint8, b box, coarse *grid) {
 // are not refilled (fat is never liver); the caller keeps the largest
 // component afterwards.
 func trimFat(v *volume.Volume, mask []uint8, b box, below float32) {
-	nx, ny := v.Size[0], v.Size[1]
-	var drop []int
-	for z := b.lo[2]; z < b.hi[2]; z++ {
-		for y := b.lo[1]; y < b.hi[1]; y++ {
-			y0, y1 := max(y-1, 0), min(y+1, ny-1)
-			for x := b.lo[0]; x < b.hi[0]; x++ {
-				i := x + nx*(y+ny*z)
-				if mask[i] == 0 {
-					continue
-				}
-				n, under := 0, 0
-				for yy := y0; yy <= y1; yy++ {
-					row := v.HU[nx*(yy+ny*z):]
-					for xx := max(x-1, 0); xx <= min(x+1, nx-1); xx++ {
-						n++
-						if float32(row[xx]) < below {
-							under++
-						}
-					}
-				}
-				if under >= n/2+1 {
-					drop = append(drop, i)
-				}
-			}
-		}
-	}
-	for _, i := range drop {
-		mask[i] = 0
-	}
+	// HU are integers: a median under below is one at most below-0.5
+	removeByMedian(v, mask, b, float32(math.Inf(-1)), below-0.5)
 }
 
 // trimBrightSpan (HU) bounds the bright trim from above: a median more than
