@@ -65,6 +65,49 @@ type TrainOptions struct {
 	CodeVersion string
 }
 
+// Bounds of the training options that size buffers: a patch edge (output
+// voxels) and the patches per step.
+const (
+	MinPatch = 4
+	MaxPatch = 48
+	MaxBatch = 64
+)
+
+// maxTrainBytes bounds the im2col buffer of one step (batch × input patch
+// voxels × 27 taps × widest layer × 4 bytes).
+const maxTrainBytes = 4 << 30
+
+// validate refuses options that cannot train or would allocate without
+// bound (after defaults).
+func (o *TrainOptions) validate(cfg Config) error {
+	for _, p := range []struct {
+		name string
+		v    int
+	}{{"liver patch", o.LiverPatch}, {"tumor patch", o.TumorPatch}} {
+		if p.v < MinPatch || p.v > MaxPatch {
+			return fmt.Errorf("%w: %s %d voxels (want %d..%d)", ErrTraining, p.name, p.v, MinPatch, MaxPatch)
+		}
+	}
+	if o.BatchSize < 1 || o.BatchSize > MaxBatch {
+		return fmt.Errorf("%w: batch %d (want 1..%d)", ErrTraining, o.BatchSize, MaxBatch)
+	}
+	for _, st := range []struct {
+		name  string
+		arch  ArchSpec
+		patch int
+	}{{"liver", cfg.Liver.Arch, o.LiverPatch}, {"tumor", cfg.Tumor.Arch, o.TumorPatch}} {
+		in := st.patch + 2*st.arch.ReceptiveRadius()
+		width := st.arch.InChannels
+		for _, l := range st.arch.Layers {
+			width = max(width, l.Out)
+		}
+		if b := int64(o.BatchSize) * int64(in*in*in) * 27 * int64(width) * 4; b > maxTrainBytes {
+			return fmt.Errorf("%w: %s stage: batch %d of %d-voxel patches needs %.1f GB per step (at most %d GB)", ErrTraining, st.name, o.BatchSize, st.patch, float64(b)/(1<<30), maxTrainBytes>>30)
+		}
+	}
+	return nil
+}
+
 func (o *TrainOptions) defaults() {
 	if o.LiverSteps == 0 {
 		// measured on the reverse direction (train 1.17, evaluate 1.1) with
@@ -125,6 +168,9 @@ func Train(ctx context.Context, cases []TrainCase, opts TrainOptions) (*Model, e
 	}
 	cfg.Liver.Arch.InChannels = liverInChannels(cfg.Liver.PositionChannels)
 	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if err := opts.validate(cfg); err != nil {
 		return nil, err
 	}
 	for i, c := range cases {

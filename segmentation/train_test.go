@@ -2,6 +2,7 @@ package segmentation
 
 import (
 	"context"
+	"errors"
 	"testing"
 )
 
@@ -69,5 +70,36 @@ func TestTrainPhantom(t *testing.T) {
 	// 30 HU rim it takes in reads as dark tissue: measured 0.68
 	if tdE2E < 0.6 {
 		t.Errorf("tumor Dice end to end %.4f < 0.6", tdE2E)
+	}
+}
+
+// TestTrainOptionsValidate checks that sizes which cannot train or would
+// allocate without bound are refused with ErrTraining before any work.
+func TestTrainOptionsValidate(t *testing.T) {
+	cfg := DefaultConfig()
+	tests := []struct {
+		name string
+		opts TrainOptions
+		ok   bool
+	}{
+		{"defaults", TrainOptions{}, true},
+		{"largest patch, default batch", TrainOptions{LiverPatch: MaxPatch}, true},
+		{"patch too small", TrainOptions{LiverPatch: 2}, false},
+		{"patch too large", TrainOptions{TumorPatch: 1000}, false},
+		{"batch too large", TrainOptions{BatchSize: MaxBatch + 1}, false},
+		{"largest patch at the largest batch needs too much memory", TrainOptions{LiverPatch: MaxPatch, BatchSize: MaxBatch}, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			o := tc.opts
+			o.defaults()
+			err := o.validate(cfg)
+			if tc.ok && err != nil {
+				t.Errorf("refused: %v", err)
+			}
+			if !tc.ok && !errors.Is(err, ErrTraining) {
+				t.Errorf("error %v, want ErrTraining", err)
+			}
+		})
 	}
 }

@@ -75,6 +75,9 @@ type summaryRow struct {
 
 func runEval(ctx context.Context, stdout io.Writer, f evalFlags) error {
 	var models []namedModel
+	// two models (or cases) of one base name get -2, -3: their overlay
+	// files and summary rows must not collide
+	seenModels, seenCases := map[string]int{}, map[string]int{}
 	if len(f.models) == 0 {
 		m, err := segmentation.DefaultModel()
 		if err != nil {
@@ -87,17 +90,17 @@ func runEval(ctx context.Context, stdout io.Writer, f evalFlags) error {
 		if err != nil {
 			return fmt.Errorf("eval: %w", err)
 		}
-		models = append(models, namedModel{filepath.Base(p), m})
+		models = append(models, namedModel{uniqueName(seenModels, filepath.Base(p), true), m})
 	}
 	w := stdout
 	var rep *os.File
 	if f.report != "" {
 		if err := os.MkdirAll(f.report, 0o755); err != nil {
-			return fmt.Errorf("eval: report: %w", err)
+			return usageErrorf("eval: --report %s: %v", f.report, err)
 		}
 		var err error
 		if rep, err = os.Create(filepath.Join(f.report, "report.txt")); err != nil {
-			return fmt.Errorf("eval: report: %w", err)
+			return usageErrorf("eval: --report %s: %v", f.report, err)
 		}
 		defer rep.Close()
 		w = io.MultiWriter(stdout, rep)
@@ -108,15 +111,15 @@ func runEval(ctx context.Context, stdout io.Writer, f evalFlags) error {
 		if err != nil {
 			return fmt.Errorf("eval: %w", err)
 		}
-		caseName := filepath.Base(filepath.Clean(d))
+		name := uniqueName(seenCases, caseName(d), false)
 		for _, nm := range models {
 			ev, err := segmentation.Evaluate(ctx, nm.m, ct, truth)
 			if err != nil {
-				return fmt.Errorf("eval: %s: %w", caseName, err)
+				return fmt.Errorf("eval: %s: %w", name, err)
 			}
-			printEvaluation(w, caseName, nm, ev)
-			data := caseName
-			if trainedOn(nm.m, caseName) {
+			printEvaluation(w, name, nm, ev)
+			data := name
+			if trainedOn(nm.m, name) {
 				data += " (train)"
 			}
 			rows = append(rows, summaryRow{
@@ -128,7 +131,7 @@ func runEval(ctx context.Context, stdout io.Writer, f evalFlags) error {
 				liverS: ev.EndToEnd.Timings.Liver.Seconds(), tumorS: ev.EndToEnd.Timings.Tumor.Seconds(),
 			})
 			if f.report != "" {
-				if err := writeOverlays(f.report, caseName, nm.name, ct, truth, ev.EndToEnd.Labels, w); err != nil {
+				if err := writeOverlays(f.report, name, nm.name, ct, truth, ev.EndToEnd.Labels, w); err != nil {
 					return fmt.Errorf("eval: %w", err)
 				}
 			}
@@ -143,8 +146,24 @@ func runEval(ctx context.Context, stdout io.Writer, f evalFlags) error {
 	return nil
 }
 
+// uniqueName returns name, or name-2, name-3 … when seen has it already;
+// with keepExt the number goes before the extension (model-2.mhp).
+func uniqueName(seen map[string]int, name string, keepExt bool) string {
+	seen[name]++
+	n := seen[name]
+	if n == 1 {
+		return name
+	}
+	if keepExt {
+		ext := filepath.Ext(name)
+		return fmt.Sprintf("%s-%d%s", strings.TrimSuffix(name, ext), n, ext)
+	}
+	return fmt.Sprintf("%s-%d", name, n)
+}
+
 // trainedOn reports whether the case folder name is one of the model's
-// training patients (its provenance records their folder names).
+// training patients (its provenance records their folder names, resolved
+// as caseName does; a "-2" suffix never matches).
 func trainedOn(m *segmentation.Model, caseName string) bool {
 	for _, d := range m.Config().Provenance.Data {
 		if d == caseName {
@@ -159,7 +178,7 @@ func printEvaluation(w io.Writer, caseName string, nm namedModel, ev *segmentati
 	fmt.Fprintf(w, "\n== %s, model %s (trained on %s, %d tumors, Hessian %v)\n", caseName, nm.name,
 		strings.Join(p.Data, "+"), p.Tumors, nm.m.Config().Tumor.UseHessian)
 	if trainedOn(nm.m, caseName) {
-		fmt.Fprintf(w, "note     %s is one of this model's training patients: these figures show fit, not accuracy on unseen patients\n", caseName)
+		fmt.Fprintf(w, "note     %s is one of this model's training patients (by folder name): these figures show fit, not accuracy on unseen patients\n", caseName)
 	}
 	l := ev.Liver
 	fmt.Fprintf(w, "liver    Dice %.4f  volume %.0f mL (true %.0f mL, error %+.1f%%)  surface mean %.2f mm, p95 %.2f mm\n",

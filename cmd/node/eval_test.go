@@ -129,3 +129,36 @@ func BenchmarkSegmentIRCAD117(b *testing.B) {
 	b.ReportMetric(float64(ct.Len())/(total.Seconds()/n), "voxels/s")
 	b.ReportMetric(peakRSSMB(), "peakRSS-MB")
 }
+
+func TestUniqueAndCaseNames(t *testing.T) {
+	seen := map[string]int{}
+	for _, tc := range []struct {
+		in      string
+		keepExt bool
+		want    string
+	}{
+		{"model.mhp", true, "model.mhp"}, {"model.mhp", true, "model-2.mhp"}, {"other.mhp", true, "other.mhp"}, {"model.mhp", true, "model-3.mhp"},
+		{"3Dircadb1.1", false, "3Dircadb1.1"}, {"3Dircadb1.1", false, "3Dircadb1.1-2"},
+	} {
+		if got := uniqueName(seen, tc.in, tc.keepExt); got != tc.want {
+			t.Errorf("uniqueName(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+	// a case is named by its real folder: a link of another name, "." and
+	// a trailing slash all give the folder's own name
+	dir := t.TempDir()
+	real := filepath.Join(dir, "3Dircadb1.17")
+	if err := os.Mkdir(real, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	link := filepath.Join(dir, "3Dircadb1.1")
+	if err := os.Symlink(real, link); err != nil {
+		t.Fatal(err)
+	}
+	t.Chdir(real)
+	for _, in := range []string{real, real + "/", link, ".", "../3Dircadb1.17"} {
+		if got := caseName(in); got != "3Dircadb1.17" {
+			t.Errorf("caseName(%q) = %q, want 3Dircadb1.17", in, got)
+		}
+	}
+}

@@ -42,6 +42,10 @@ func TestExitCodes(t *testing.T) {
 		{"unknown flag", []string{"inspect", "--bogus", "."}, ExitUsage, "unknown flag: --bogus"},
 		{"inspect of a missing folder", []string{"inspect", missing}, ExitUsage, "no such file or directory"},
 		{"inspect of a folder without DICOM", []string{"inspect", empty}, ExitRefused, "no usable CT series"},
+		{"train with a negative liver patch", []string{"train", "--data", empty, "--out", filepath.Join(empty, "m.mhp"), "--liver-patch", "-1"}, ExitUsage, "--liver-patch -1: want 4..48"},
+		{"train with a huge liver patch", []string{"train", "--data", empty, "--out", filepath.Join(empty, "m.mhp"), "--liver-patch", "1000000"}, ExitUsage, "--liver-patch 1000000: want 4..48"},
+		{"segment with --overlay equal to --out", []string{"segment", "--in", empty, "--out", filepath.Join(empty, "s.dcm"), "--overlay", filepath.Join(empty, "s.dcm")}, ExitUsage, "--overlay and --out both name"},
+		{"eval with an impossible --report", []string{"eval", "--data", empty, "--report", filepath.Join(empty, "notes.txt", "rep")}, ExitUsage, "eval: --report"},
 	}
 	notAModel := filepath.Join(t.TempDir(), "model.mhp")
 	if err := os.WriteFile(notAModel, []byte("not a model"), 0o600); err != nil {

@@ -76,7 +76,7 @@ series or the labels were refused (the message says why).`,
 	fl.StringVar(&f.out, "out", "", "SEG file to write")
 	fl.StringVar(&f.labels, "labels", "", "IRCAD MASKS_DICOM folder to take the labels from instead of the model")
 	fl.StringVar(&f.model, "model", "", "model file to use instead of the embedded model")
-	fl.StringVar(&f.overlay, "overlay", "", "folder for overlay PNGs (CT | result) of the slice through each tumor and of the largest liver slice")
+	fl.StringVar(&f.overlay, "overlay", "", "folder for overlay PNGs (CT | result, zNNN.png by slice, replacing same-named files) of the slice through each tumor and of the largest liver slice")
 	fl.BoolVar(&f.allSlices, "all-slices", false, "write a frame for every slice, not only between the first and last non-empty slice of each segment")
 	fl.IntVar(&f.seriesNumber, "series-number", seg.DefaultSeriesNumber, "SeriesNumber of the new SEG series")
 	return cmd
@@ -102,8 +102,8 @@ func runSegment(ctx context.Context, stdout, stderr io.Writer, f segmentFlags) e
 		return err
 	}
 	if f.overlay != "" {
-		if err := os.MkdirAll(f.overlay, 0o755); err != nil {
-			return usageErrorf("segment: --overlay %s: %v", f.overlay, err)
+		if err := checkOverlayDir(f.overlay, f.out); err != nil {
+			return err
 		}
 	}
 	series, err := dicom.ReadSeries(ctx, f.in, readerOptions())
@@ -163,6 +163,25 @@ func runSegment(ctx context.Context, stdout, stderr io.Writer, f segmentFlags) e
 		fmt.Fprintf(stdout, "overlays %s in %s (CT | result; liver green, tumor red)\n", strings.Join(names, " "), f.overlay)
 	}
 	return nil
+}
+
+// checkOverlayDir refuses, before any work, an --overlay folder that is
+// --out itself or cannot be created or written (a file is made and removed
+// in it).
+func checkOverlayDir(dir, out string) error {
+	if a, b := filepath.Clean(dir), filepath.Clean(out); a == b {
+		return usageErrorf("segment: --overlay and --out both name %s: give the pictures their own folder", dir)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return usageErrorf("segment: --overlay %s: %v", dir, err)
+	}
+	fh, err := os.CreateTemp(dir, ".overlay-check-*")
+	if err != nil {
+		return usageErrorf("segment: --overlay %s is not writable: %v", dir, err)
+	}
+	name := fh.Name()
+	fh.Close()
+	return os.Remove(name)
 }
 
 // writeResultOverlays writes CT | result PNGs of the slice through each

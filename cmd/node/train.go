@@ -51,8 +51,11 @@ were refused (the message says why).`,
 			if len(f.data) == 0 || f.out == "" {
 				return usageErrorf("train: --data and --out are required (see 'node train --help')")
 			}
-			if f.liverSteps < 0 || f.tumorSteps < 0 || f.batch < 0 || f.liverSteps > 1_000_000 || f.tumorSteps > 1_000_000 || f.batch > 256 {
-				return usageErrorf("train: steps must be in 0..1000000 and --batch in 0..256 (0 = default)")
+			if f.liverSteps < 0 || f.tumorSteps < 0 || f.batch < 0 || f.liverSteps > 1_000_000 || f.tumorSteps > 1_000_000 || f.batch > segmentation.MaxBatch {
+				return usageErrorf("train: steps must be in 0..1000000 and --batch in 0..%d (0 = default)", segmentation.MaxBatch)
+			}
+			if f.liverPatch != 0 && (f.liverPatch < segmentation.MinPatch || f.liverPatch > segmentation.MaxPatch) {
+				return usageErrorf("train: --liver-patch %d: want %d..%d coarse voxels (0 = default 24)", f.liverPatch, segmentation.MinPatch, segmentation.MaxPatch)
 			}
 			return runTrain(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr(), f)
 		},
@@ -91,6 +94,19 @@ func loadCase(ctx context.Context, dir string) (*volume.Volume, *volume.LabelVol
 	return ct, labels, nil
 }
 
+// caseName names a patient folder by the base name of its absolute,
+// symlink-resolved path ("." or a link name would not say which patient it
+// is); node eval compares it with a model's provenance.
+func caseName(dir string) string {
+	if abs, err := filepath.Abs(dir); err == nil {
+		dir = abs
+		if real, err := filepath.EvalSymlinks(abs); err == nil {
+			dir = real
+		}
+	}
+	return filepath.Base(filepath.Clean(dir))
+}
+
 func runTrain(ctx context.Context, stdout, stderr io.Writer, f trainFlags) error {
 	var cases []segmentation.TrainCase
 	for _, d := range f.data {
@@ -98,7 +114,7 @@ func runTrain(ctx context.Context, stdout, stderr io.Writer, f trainFlags) error
 		if err != nil {
 			return fmt.Errorf("train: %w", err)
 		}
-		cases = append(cases, segmentation.TrainCase{Name: filepath.Base(filepath.Clean(d)), CT: ct, Labels: labels})
+		cases = append(cases, segmentation.TrainCase{Name: caseName(d), CT: ct, Labels: labels})
 	}
 	opts := segmentation.TrainOptions{
 		Seed:            f.seed,
