@@ -274,24 +274,9 @@ func refineLiver(v *volume.Volume, mask []uint8, b box, coarse *grid, cmask []ui
 					continue
 				}
 				i := x + nx*(y+ny*z)
-				var nb [9]int16
-				n := 0
-				for dy := -1; dy <= 1; dy++ {
-					yy := y + dy
-					if yy < 0 || yy >= ny {
-						continue
-					}
-					for dx := -1; dx <= 1; dx++ {
-						xx := x + dx
-						if xx < 0 || xx >= nx {
-							continue
-						}
-						nb[n] = v.HU[xx+nx*(yy+ny*z)]
-						n++
-					}
-				}
-				m := float32(median9(nb[:n]))
-				if m < ref+lo || m > ref+hi {
+				// integer HU: a median in [ref+lo, ref+hi] is one in
+				// (ref+lo-0.5, ref+hi]
+				if !medianIn(v, x, y, z, ref+lo-0.5, ref+hi) {
 					drop = append(drop, i)
 				}
 			}
@@ -348,35 +333,18 @@ func trimBright(v *volume.Volume, mask []uint8, b box, above float32) {
 }
 
 // removeByMedian removes, inside box b, the mask voxels whose in-plane 3×3
-// median HU lies in (lo, hi]. The median is decided by counting, not
-// sorting: it lies in (lo, hi] when at least half the window is above lo
-// and at least half is at most hi (upper median at the slice border).
+// median HU lies in (lo, hi] (medianIn).
 func removeByMedian(v *volume.Volume, mask []uint8, b box, lo, hi float32) {
 	nx, ny := v.Size[0], v.Size[1]
 	var drop []int
 	for z := b.lo[2]; z < b.hi[2]; z++ {
 		for y := b.lo[1]; y < b.hi[1]; y++ {
-			y0, y1 := max(y-1, 0), min(y+1, ny-1)
 			for x := b.lo[0]; x < b.hi[0]; x++ {
 				i := x + nx*(y+ny*z)
 				if mask[i] == 0 {
 					continue
 				}
-				n, over, notAbove := 0, 0, 0
-				for yy := y0; yy <= y1; yy++ {
-					row := v.HU[nx*(yy+ny*z):]
-					for xx := max(x-1, 0); xx <= min(x+1, nx-1); xx++ {
-						h := float32(row[xx])
-						n++
-						if h > lo {
-							over++
-						}
-						if h <= hi {
-							notAbove++
-						}
-					}
-				}
-				if over >= n-n/2 && notAbove >= n/2+1 {
+				if medianIn(v, x, y, z, lo, hi) {
 					drop = append(drop, i)
 				}
 			}
@@ -469,15 +437,28 @@ func trimFat(v *volume.Volume, mask []uint8, b box, below float32) {
 // this over the trim threshold is calcification or bone, not blood.
 const trimBrightSpan = 210
 
-// median9 returns the median of up to nine HU values (the upper median for
-// an even count), sorting them in place. A median, unlike a mean, does not
-// let the fat between the liver and a bright organ pull the organ's voxels
-// into the parenchyma range.
-func median9(v []int16) int16 {
-	for i := 1; i < len(v); i++ {
-		for j := i; j > 0 && v[j] < v[j-1]; j-- {
-			v[j], v[j-1] = v[j-1], v[j]
+// medianIn reports whether the in-plane 3×3 median HU around voxel
+// (x, y, z) lies in (lo, hi] (the upper median where the window is cut by
+// the slice border). It counts instead of sorting: the median is above lo
+// when at least half the window is, and at most hi when at least half the
+// window is. A median, unlike a mean, does not let the fat between the
+// liver and a bright organ pull the organ's voxels into the parenchyma
+// range.
+func medianIn(v *volume.Volume, x, y, z int, lo, hi float32) bool {
+	nx, ny := v.Size[0], v.Size[1]
+	n, over, notAbove := 0, 0, 0
+	for yy := max(y-1, 0); yy <= min(y+1, ny-1); yy++ {
+		row := v.HU[nx*(yy+ny*z):]
+		for xx := max(x-1, 0); xx <= min(x+1, nx-1); xx++ {
+			h := float32(row[xx])
+			n++
+			if h > lo {
+				over++
+			}
+			if h <= hi {
+				notAbove++
+			}
 		}
 	}
-	return v[len(v)/2]
+	return over >= n-n/2 && notAbove >= n/2+1
 }
